@@ -1,0 +1,170 @@
+"""The scoring functions: ``create_score``, ``score_current_span``, ``score_current_trace``.
+
+Names and keyword arguments follow the SDK scoring reference. Each call resolves its target,
+validates, and hands a :class:`Score` to the processor that tracks the target. Nothing here
+raises into the caller except :class:`ScoreValidationError` in strict mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Literal, Optional, Union
+
+from opentelemetry import trace
+
+from otel_scoring._guard import guarded
+from otel_scoring._settings import resolve_bool
+from otel_scoring.environment_variables import OTEL_SCORING_STRICT
+from otel_scoring.errors import ScoreValidationError
+from otel_scoring.model import Scope
+from otel_scoring.processor import ScoringSpanProcessor, _registry
+from otel_scoring.validation import build_score, parse_span_id, parse_trace_id
+
+_logger = logging.getLogger("otel_scoring")
+
+DataTypeName = Literal["NUMERIC", "CATEGORICAL", "BOOLEAN"]
+ScoreValue = Union[float, int, bool, str]
+
+
+def reject_without_processor(error: ScoreValidationError) -> None:
+    if resolve_bool(None, OTEL_SCORING_STRICT, False):
+        raise error
+    _logger.warning("%s", error)
+
+
+def find_processor(subject: str, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
+    processor = _registry.for_target(trace_id, span_id)
+    if processor is None:
+        reject_without_processor(
+            ScoreValidationError(subject, "no ScoringSpanProcessor is registered; add one to your TracerProvider or call otel_scoring.configure()")
+        )
+    return processor
+
+
+def _subject(name: Any) -> str:
+    return f"score {name!r}" if isinstance(name, str) and len(name) <= 200 else "score"
+
+
+@guarded("create_score")
+def create_score(
+    *,
+    name: str,
+    value: ScoreValue,
+    session_id: Optional[str] = None,
+    dataset_run_id: Optional[str] = None,
+    trace_id: Union[str, int, None] = None,
+    observation_id: Union[str, int, None] = None,
+    score_id: Optional[str] = None,
+    data_type: Optional[DataTypeName] = None,
+    comment: Optional[str] = None,
+    config_id: Optional[str] = None,
+    metadata: Any = None,
+    timestamp: Optional[datetime] = None,
+) -> None:
+    """Score any trace, span (``observation_id``), session or dataset run by id.
+
+    Ids are hex strings (32 digits for a trace, 16 for a span) or ints. A span or trace still
+    open in this process gets the score directly; anything else — ended, elsewhere, known only
+    by id — gets it on a carrier span in the same trace.
+    """
+    subject = _subject(name)
+    processor = _registry.for_target(None, None)
+    try:
+        parsed_trace = parse_trace_id(trace_id, subject)
+        parsed_span = parse_span_id(observation_id, subject)
+        if parsed_span is not None and parsed_trace is None:
+            raise ScoreValidationError(subject, "observation_id needs trace_id too")
+        if parsed_span is not None:
+            scope = Scope.SPAN
+        elif parsed_trace is not None:
+            scope = Scope.TRACE
+        elif session_id is not None:
+            scope = Scope.SESSION
+        elif dataset_run_id is not None:
+            scope = Scope.DATASET_RUN
+        else:
+            raise ScoreValidationError(subject, "create_score needs a target: trace_id, session_id or dataset_run_id")
+        processor = find_processor(subject, parsed_trace, parsed_span)
+        if processor is None:
+            return
+        score = build_score(
+            name=name,
+            value=value,
+            scope=scope,
+            trace_id=parsed_trace,
+            span_id=parsed_span,
+            session_id=session_id,
+            dataset_run_id=dataset_run_id,
+            score_id=score_id,
+            data_type=data_type,
+            comment=comment,
+            config_id=config_id,
+            metadata=metadata,
+            timestamp=timestamp,
+            configs=processor.score_configs,
+        )
+    except ScoreValidationError as error:
+        (processor.reject if processor is not None else reject_without_processor)(error)
+        return
+    processor.record_score(score)
+
+
+def _score_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
+    subject = _subject(name)
+    span = trace.get_current_span()
+    span_context = span.get_span_context()
+    processor = _registry.for_target(span_context.trace_id, span_context.span_id)
+    try:
+        if not span_context.is_valid:
+            raise ScoreValidationError(subject, "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
+        if not span.is_recording() and not span_context.is_remote:
+            _logger.debug("%s not recorded: the active span is not sampled", subject)
+            return
+        processor = find_processor(subject, span_context.trace_id, span_context.span_id)
+        if processor is None:
+            return
+        score = build_score(
+            name=name,
+            value=value,
+            scope=scope,
+            trace_id=span_context.trace_id,
+            span_id=span_context.span_id if scope is Scope.SPAN else None,
+            score_id=score_id,
+            data_type=data_type,
+            comment=comment,
+            config_id=config_id,
+            configs=processor.score_configs,
+        )
+    except ScoreValidationError as error:
+        (processor.reject if processor is not None else reject_without_processor)(error)
+        return
+    processor.record_score(score, current=span if span.is_recording() else None)
+
+
+@guarded("score_current_span")
+def score_current_span(
+    *,
+    name: str,
+    value: ScoreValue,
+    score_id: Optional[str] = None,
+    data_type: Optional[DataTypeName] = None,
+    comment: Optional[str] = None,
+    config_id: Optional[str] = None,
+) -> None:
+    """Score the active span (an "observation"): the score lands on that span."""
+    _score_current(Scope.SPAN, name, value, score_id, data_type, comment, config_id)
+
+
+@guarded("score_current_trace")
+def score_current_trace(
+    *,
+    name: str,
+    value: ScoreValue,
+    score_id: Optional[str] = None,
+    data_type: Optional[DataTypeName] = None,
+    comment: Optional[str] = None,
+    config_id: Optional[str] = None,
+) -> None:
+    """Score the active span's whole trace (the "run"): the score lands on its local root span."""
+    _score_current(Scope.TRACE, name, value, score_id, data_type, comment, config_id)

@@ -1,0 +1,90 @@
+"""Encode validated scores and metadata updates into span event and span attributes.
+
+The inverse lives in :mod:`otel_scoring.translate`. Attribute dicts are built by small functions
+that leave out what is None, so the wire carries only what the caller said.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Dict, Optional
+
+from otel_scoring import schema
+from otel_scoring.model import MetadataUpdate, Score
+
+Attributes = Dict[str, Any]
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds: exact, sortable, and readable in any trace UI."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _without_none(attributes: Dict[str, Optional[Any]]) -> Attributes:
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def score_event_attributes(score: Score) -> Attributes:
+    return _without_none(
+        {
+            schema.GEN_AI_EVALUATION_NAME: score.name,
+            schema.GEN_AI_EVALUATION_SCORE_VALUE: score.value,
+            schema.GEN_AI_EVALUATION_SCORE_LABEL: score.label,
+            schema.GEN_AI_EVALUATION_EXPLANATION: score.comment,
+            schema.SCORE_ID: score.id,
+            schema.SCORE_DATA_TYPE: score.data_type.value,
+            schema.SCORE_SCOPE: score.scope.value,
+            schema.SCORE_CONFIG_ID: score.config_id,
+            schema.SCORE_SOURCE: score.source,
+            schema.SCORE_SESSION_ID: score.session_id,
+            schema.SCORE_DATASET_RUN_ID: score.dataset_run_id,
+            schema.SCORE_METADATA: score.metadata_json,
+            schema.SCORE_TIMESTAMP: format_timestamp(score.timestamp),
+            schema.SCORE_TRACE_ID: None if score.trace_id is None else schema.format_trace_id(score.trace_id),
+            schema.SCORE_SPAN_ID: None if score.span_id is None else schema.format_span_id(score.span_id),
+        }
+    )
+
+
+def score_span_attributes(score: Score) -> Attributes:
+    """The searchable summary: latest value and label of this score name at this scope."""
+    attributes: Attributes = {schema.HAS_SCORES: True}
+    if score.value is not None:
+        attributes[schema.score_value_attribute(score.scope.value, score.name)] = score.value
+    if score.label is not None:
+        attributes[schema.score_label_attribute(score.scope.value, score.name)] = score.label
+    return attributes
+
+
+def metadata_event_attributes(update: MetadataUpdate) -> Attributes:
+    return _without_none(
+        {
+            schema.METADATA_UPDATE_KIND: update.kind,
+            schema.METADATA_UPDATE_MEMO_ID: update.memo_id,
+            schema.METADATA_UPDATE_INDEX: update.index,
+            schema.METADATA_UPDATE_SCOPE: update.scope.value,
+            schema.METADATA_UPDATE_VALUES: update.values_json,
+            schema.METADATA_UPDATE_TIMESTAMP: format_timestamp(update.timestamp),
+            schema.METADATA_UPDATE_TRACE_ID: None if update.trace_id is None else schema.format_trace_id(update.trace_id),
+            schema.METADATA_UPDATE_SPAN_ID: None if update.span_id is None else schema.format_span_id(update.span_id),
+        }
+    )
+
+
+def metadata_span_attributes(update: MetadataUpdate) -> Attributes:
+    """One searchable attribute per key; values OpenTelemetry cannot hold as-is go as JSON."""
+    attributes: Attributes = {schema.HAS_METADATA: True}
+    for key, value in update.values.items():
+        attributes[schema.metadata_attribute(update.kind, key)] = _attribute_value(value)
+    return attributes
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)) and not (isinstance(value, int) and not -(2**63) <= value < 2**63):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

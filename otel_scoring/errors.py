@@ -1,0 +1,16 @@
+"""Exceptions otel-scoring raises, and only in strict mode or at construction."""
+
+from __future__ import annotations
+
+
+class ScoreValidationError(ValueError):
+    """A score or metadata update broke a rule and was not recorded.
+
+    Raised only in strict mode (``strict=True`` or ``OTEL_SCORING_STRICT=true``); otherwise the
+    same message is logged once as a warning and the call returns without recording anything.
+    """
+
+    def __init__(self, subject: str, problem: str) -> None:
+        self.subject = subject
+        self.problem = problem
+        super().__init__(f"{subject} not recorded: {problem}")

@@ -1,0 +1,300 @@
+"""The span processor that writes scores and metadata onto spans.
+
+Add it to an existing ``TracerProvider``::
+
+    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider))
+
+It remembers, within fixed bounds, the spans that are still open (so a score for an open span or
+trace lands on it) and a little about recently ended ones (so a late score is carried by a short
+child span of the right parent). For a span with no score it does one dict insert on start and one
+pop on end.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import weakref
+from typing import List, Optional, Sequence, Tuple, Union
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from otel_scoring import _wire, schema
+from otel_scoring._bounded import BoundedMap
+from otel_scoring._guard import guarded
+from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
+from otel_scoring.configs import ScoreConfigRegistry
+from otel_scoring.environment_variables import (
+    OTEL_SCORING_MAX_TRACKED_SPANS,
+    OTEL_SCORING_SCORE_CONFIGS,
+    OTEL_SCORING_STRICT,
+)
+from otel_scoring.errors import ScoreValidationError
+from otel_scoring.model import MetadataUpdate, Score, Scope
+
+_logger = logging.getLogger("otel_scoring")
+
+DEFAULT_MAX_TRACKED_SPANS = 10_000
+
+# Set while this processor starts a carrier span, so on_start does not track its own carriers.
+_starting_carrier: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_scoring_starting_carrier", default=False)
+
+Writable = Union[Score, Sequence[MetadataUpdate]]
+
+
+class ScoringSpanProcessor(SpanProcessor):
+    """Records scores and metadata as span events and searchable span attributes.
+
+    Args:
+        tracer_provider: the provider this processor is added to; carrier spans for late scores
+            are started from it. Defaults to the global provider.
+        score_configs: a :class:`ScoreConfigRegistry` or the path of a JSON/YAML file of configs
+            (``OTEL_SCORING_SCORE_CONFIGS``). Scores naming a ``config_id`` are checked against it.
+        strict: raise :class:`ScoreValidationError` on invalid input instead of warning
+            (``OTEL_SCORING_STRICT``, default false).
+        max_tracked_spans: how many open spans, open local roots and recently ended spans it
+            remembers, each (``OTEL_SCORING_MAX_TRACKED_SPANS``, default 10 000).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: Optional[trace.TracerProvider] = None,
+        score_configs: Union[ScoreConfigRegistry, str, None] = None,
+        strict: Optional[bool] = None,
+        max_tracked_spans: Optional[int] = None,
+    ) -> None:
+        self._tracer_provider = tracer_provider
+        self._tracer: Optional[trace.Tracer] = None
+        configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
+        self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs or ScoreConfigRegistry())
+        self.strict = resolve_bool(strict, OTEL_SCORING_STRICT, False)
+        limit = resolve_int(max_tracked_spans, OTEL_SCORING_MAX_TRACKED_SPANS, DEFAULT_MAX_TRACKED_SPANS)
+        self._open_spans: BoundedMap[int, Span] = BoundedMap(limit)  # span id -> open span
+        self._open_roots: BoundedMap[int, Span] = BoundedMap(limit)  # trace id -> open local root
+        self._ended_roots: BoundedMap[int, int] = BoundedMap(limit)  # trace id -> root span id
+        self._ended_steps: BoundedMap[Tuple[int, str], int] = BoundedMap(limit)  # (trace id, name) -> span id
+        self._memos: BoundedMap[Tuple[Optional[int], str], bool] = BoundedMap(limit)  # metadata memo ids seen
+        self._is_shutdown = False
+        _registry.add(self)
+
+    # --- SpanProcessor hooks --------------------------------------------------------------------
+
+    @guarded("ScoringSpanProcessor.on_start")
+    def on_start(self, span: Span, parent_context: Optional[context_api.Context] = None) -> None:
+        if _starting_carrier.get():
+            return
+        span_context = span.context
+        self._open_spans.put(span_context.span_id, span)
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            self._open_roots.put(span_context.trace_id, span)
+
+    @guarded("ScoringSpanProcessor.on_end")
+    def on_end(self, span: ReadableSpan) -> None:
+        span_context = span.context
+        if self._open_spans.pop(span_context.span_id) is None:
+            return  # a carrier, or a span evicted while open: nothing of ours to update
+        trace_id = span_context.trace_id
+        self._ended_steps.put((trace_id, span.name), span_context.span_id)
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            self._open_roots.pop(trace_id)
+            self._ended_roots.put(trace_id, span_context.span_id)
+
+    def shutdown(self) -> None:
+        if self._is_shutdown:
+            return
+        self._is_shutdown = True
+        _registry.discard(self)
+        for bounded in (self._open_spans, self._open_roots, self._ended_roots, self._ended_steps, self._memos):
+            bounded.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # nothing is buffered here; exporters flush their own queues
+
+    # --- Lookups used by the public API -----------------------------------------------------------
+
+    def tracks_span(self, span_id: int) -> bool:
+        return span_id in self._open_spans
+
+    def tracks_trace(self, trace_id: int) -> bool:
+        return trace_id in self._open_roots or trace_id in self._ended_roots
+
+    def find_step(self, trace_id: int, name: str) -> Optional[int]:
+        """The span id of the newest span called ``name`` in the trace, open or recently ended."""
+        for span in reversed(self._open_spans.values()):
+            if span.context.trace_id == trace_id and span.name == name:
+                return span.context.span_id
+        return self._ended_steps.get((trace_id, name))
+
+    # --- Recording ----------------------------------------------------------------------------------
+
+    def reject(self, error: ScoreValidationError) -> None:
+        """Invalid input: one warning naming the problem, or the error itself in strict mode."""
+        if self.strict:
+            raise error
+        _logger.warning("%s", error)
+
+    def record_score(self, score: Score, current: Optional[Span] = None) -> None:
+        """Write ``score`` on its target if that is open here, else on a carrier span."""
+        target = self._open_target(score.scope, score.trace_id, score.span_id, current)
+        if target is not None and self._write(target, score):
+            return
+        self._carry(score.scope, score.trace_id, score.span_id, score)
+
+    def record_metadata(self, updates: Sequence[MetadataUpdate], current: Optional[Span] = None) -> None:
+        """Write a batch of updates sharing one memo id, once per trace however often it runs."""
+        if not updates:
+            return
+        first = updates[0]
+        memo_key = (first.trace_id, first.memo_id)
+        if memo_key in self._memos:
+            _logger.debug("metadata update %r already recorded in this trace; skipped", first.memo_id)
+            return
+        self._memos.put(memo_key, True)
+        scope = Scope.TRACE if first.scope.value == "run" else Scope.SPAN
+        target = self._open_target(scope, first.trace_id, first.span_id, current)
+        if target is not None and self._write(target, updates):
+            return
+        self._carry(scope, first.trace_id, first.span_id, updates)
+
+    def _open_target(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], current: Optional[Span]) -> Optional[Span]:
+        if scope is Scope.SPAN and span_id is not None:
+            if current is not None and current.context.span_id == span_id:
+                return current
+            span = self._open_spans.get(span_id)
+            return span if span is not None and span.context.trace_id == trace_id else None
+        if scope is Scope.TRACE and trace_id is not None:
+            return self._open_roots.get(trace_id)
+        return None
+
+    def _write(self, span: Span, item: Writable) -> bool:
+        """Add the event(s) and attributes to an open span. False when it has no room for them."""
+        events: List[Tuple[str, dict]]
+        if isinstance(item, Score):
+            events = [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))]
+            summary = _wire.score_span_attributes(item)
+            what = f"score {item.name!r}"
+        else:
+            events = [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item]
+            summary = {}
+            for update in item:
+                summary.update(_wire.metadata_span_attributes(update))
+            what = f"metadata update {item[0].memo_id!r}"
+        limits = getattr(span, "_limits", None)  # SDK SpanLimits; absent on other Span types
+        if limits is not None:
+            max_events = limits.max_events
+            if max_events is not None and len(span.events) + len(events) > max_events:
+                # Adding would push older events out of the span: carry it instead, losing nothing.
+                _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, what)
+                return False
+            max_attributes = limits.max_span_attributes
+            if max_attributes is not None:
+                present = span.attributes
+                new_keys = sum(1 for key in summary if key not in present)
+                if len(present) + new_keys > max_attributes:
+                    _logger.warning(
+                        "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
+                        span.name,
+                        max_attributes,
+                        what,
+                    )
+                    summary = {}
+            length_limit = limits.max_attribute_length
+            if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
+                _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", what, length_limit)
+        for name, attributes in events:
+            span.add_event(name, attributes)
+        if summary:
+            span.set_attributes(summary)
+        return True
+
+    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable) -> None:
+        """Start and end a short span that carries ``item`` for a target that is not open here.
+
+        Its parent is the target (for a trace, the root if this process saw it end) and it links to
+        the target once, so backends draw it in place and the translator can tell what was scored.
+        """
+        parent_span_id = span_id if scope is Scope.SPAN else (self._ended_roots.get(trace_id) if trace_id else None)
+        links: List[Link] = []
+        parent_context = context_api.Context()  # never the caller's context: the target decides
+        if trace_id is not None:
+            if parent_span_id is not None:
+                target = SpanContext(trace_id, parent_span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+                links.append(Link(target))
+            else:
+                # The trace's root is unknown here: parent the carrier on a placeholder span id so
+                # it still joins the trace (backends show it as a span with a missing parent).
+                target = SpanContext(trace_id, _placeholder_span_id(trace_id), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            parent_context = trace.set_span_in_context(NonRecordingSpan(target), parent_context)
+        token = _starting_carrier.set(True)
+        try:
+            carrier = self._carrier_tracer().start_span(
+                schema.CARRIER_SPAN_NAME,
+                context=parent_context,
+                kind=SpanKind.INTERNAL,
+                links=links,
+                attributes={schema.CARRIER: True},
+            )
+        finally:
+            _starting_carrier.reset(token)
+        if not carrier.is_recording():
+            _logger.warning(
+                "No recording tracer provider to carry a late score or metadata update; pass tracer_provider= to ScoringSpanProcessor "
+                "or call otel_scoring.configure(). Nothing was recorded."
+            )
+            return
+        try:
+            self._write(carrier, item)
+        finally:
+            carrier.end()
+
+    def _carrier_tracer(self) -> trace.Tracer:
+        if self._tracer is None:
+            provider = self._tracer_provider or trace.get_tracer_provider()
+            self._tracer = provider.get_tracer(schema.INSTRUMENTATION_SCOPE)
+        return self._tracer
+
+
+def _placeholder_span_id(trace_id: int) -> int:
+    # Deterministic per trace, so every late score of one unknown trace shares one parent.
+    return (trace_id & 0xFFFFFFFFFFFFFFFF) or 1
+
+
+class _ProcessorRegistry:
+    """The live processors, newest last, so the module-level API can find the one to record with."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processors: List[weakref.ReferenceType] = []
+
+    def add(self, processor: ScoringSpanProcessor) -> None:
+        with self._lock:
+            self._processors.append(weakref.ref(processor))
+
+    def discard(self, processor: ScoringSpanProcessor) -> None:
+        with self._lock:
+            self._processors = [ref for ref in self._processors if ref() not in (None, processor)]
+
+    def live(self) -> List[ScoringSpanProcessor]:
+        found = [ref() for ref in self._processors]
+        return [p for p in found if p is not None]
+
+    def for_target(self, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
+        """The processor that tracks the span or trace, else the newest one."""
+        processors = self.live()
+        for processor in reversed(processors):
+            if span_id is not None and processor.tracks_span(span_id):
+                return processor
+        for processor in reversed(processors):
+            if trace_id is not None and processor.tracks_trace(trace_id):
+                return processor
+        return processors[-1] if processors else None
+
+
+_registry = _ProcessorRegistry()

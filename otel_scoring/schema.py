@@ -1,0 +1,101 @@
+"""Every name otel-scoring writes on the wire, in one place.
+
+Scores travel as the OpenTelemetry GenAI ``gen_ai.evaluation.result`` span event, with the
+convention's own attributes where it has them and the ``otel_scoring.`` namespace for the rest.
+Metadata travels as span attributes (for search) plus one event per update (so kinds, batches and
+history can be rebuilt). ``docs/schema.md`` mirrors this module; ``tests/test_schema.py`` fails
+when the two disagree.
+
+Names built from user input (a score name, a metadata kind and key) are made by the functions at
+the bottom, never by string formatting elsewhere.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "otel_scoring"
+
+# --- Score event (OpenTelemetry GenAI semantic conventions) -------------------------------------
+EVALUATION_RESULT_EVENT = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+# Read (never written): other tools correlate an evaluation with a completion by response id.
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+
+# --- Score event: what the convention lacks -----------------------------------------------------
+SCORE_ID = "otel_scoring.score.id"
+SCORE_DATA_TYPE = "otel_scoring.score.data_type"
+SCORE_SCOPE = "otel_scoring.score.scope"
+SCORE_CONFIG_ID = "otel_scoring.score.config_id"
+SCORE_SOURCE = "otel_scoring.score.source"
+SCORE_SESSION_ID = "otel_scoring.score.session_id"
+SCORE_DATASET_RUN_ID = "otel_scoring.score.dataset_run_id"
+SCORE_METADATA = "otel_scoring.score.metadata"
+SCORE_TIMESTAMP = "otel_scoring.score.timestamp"
+# The scored trace and span as lowercase hex, so a score reads the same whichever span carries it
+# (the scored span itself, the trace's root, or a carrier span) and whatever the backend did to
+# parent/child references.
+SCORE_TRACE_ID = "otel_scoring.score.trace_id"
+SCORE_SPAN_ID = "otel_scoring.score.span_id"
+
+# --- Span attributes on a span that carries scores or metadata ----------------------------------
+# Booleans a Collector filter or a tag search can key on without reading events.
+HAS_SCORES = "otel_scoring.has_scores"
+HAS_METADATA = "otel_scoring.has_metadata"
+# A short span that exists only to carry scores or metadata for a span that had already ended,
+# lives in another process, or is known only by ids. Child of the target, with one link to it.
+CARRIER = "otel_scoring.carrier"
+CARRIER_SPAN_NAME = "otel_scoring.carrier"
+INSTRUMENTATION_SCOPE = "otel_scoring"
+
+# Latest value / label per score name, by scope: otel_scoring.<scope>_score.value.<name>
+SCORE_VALUE_ATTRIBUTE_PREFIX = "otel_scoring.{scope}_score.value."
+SCORE_LABEL_ATTRIBUTE_PREFIX = "otel_scoring.{scope}_score.label."
+
+# --- Metadata -----------------------------------------------------------------------------------
+METADATA_UPDATE_EVENT = "otel_scoring.metadata.update"
+METADATA_UPDATE_KIND = "otel_scoring.metadata_update.kind"
+METADATA_UPDATE_MEMO_ID = "otel_scoring.metadata_update.memo_id"
+METADATA_UPDATE_INDEX = "otel_scoring.metadata_update.index"
+METADATA_UPDATE_SCOPE = "otel_scoring.metadata_update.scope"
+METADATA_UPDATE_VALUES = "otel_scoring.metadata_update.values"
+METADATA_UPDATE_TRACE_ID = "otel_scoring.metadata_update.trace_id"
+METADATA_UPDATE_SPAN_ID = "otel_scoring.metadata_update.span_id"
+METADATA_UPDATE_TIMESTAMP = "otel_scoring.metadata_update.timestamp"
+# Searchable copy of each value: otel_scoring.metadata.<kind>.<key>
+METADATA_ATTRIBUTE_PREFIX = "otel_scoring.metadata."
+
+# --- Names read from other tools (never written) ------------------------------------------------
+OPENINFERENCE_ANNOTATION_PREFIX = "annotation."
+
+# --- Enumerations written as strings ------------------------------------------------------------
+DATA_TYPES = ("NUMERIC", "CATEGORICAL", "BOOLEAN")
+SCORE_SCOPES = ("span", "trace", "session", "dataset_run")
+METADATA_SCOPES = ("run", "span")
+BOOLEAN_LABELS = {True: "true", False: "false"}
+
+
+def score_value_attribute(scope: str, name: str) -> str:
+    """The span attribute holding the latest numeric value of score ``name`` at ``scope``."""
+    return SCORE_VALUE_ATTRIBUTE_PREFIX.format(scope=scope) + name
+
+
+def score_label_attribute(scope: str, name: str) -> str:
+    """The span attribute holding the latest label of score ``name`` at ``scope``."""
+    return SCORE_LABEL_ATTRIBUTE_PREFIX.format(scope=scope) + name
+
+
+def metadata_attribute(kind: str, key: str) -> str:
+    """The span attribute holding metadata ``key`` of ``kind``."""
+    return f"{METADATA_ATTRIBUTE_PREFIX}{kind}.{key}"
+
+
+def format_trace_id(trace_id: int) -> str:
+    """32 lowercase hex digits, as W3C trace context and OTLP JSON write a trace id."""
+    return format(trace_id, "032x")
+
+
+def format_span_id(span_id: int) -> str:
+    """16 lowercase hex digits, as W3C trace context and OTLP JSON write a span id."""
+    return format(span_id, "016x")

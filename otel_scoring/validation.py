@@ -1,0 +1,241 @@
+"""Turn what a caller passed into a validated :class:`Score` or :class:`MetadataUpdate`.
+
+Every rule of the score model lives here and raises :class:`ScoreValidationError` naming the
+score and the rule. Callers decide whether that becomes a warning or reaches the user (strict).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional, Tuple, Union
+
+from otel_scoring.configs import ScoreConfig, ScoreConfigRegistry
+from otel_scoring.errors import ScoreValidationError
+from otel_scoring.model import DataType, MetadataScope, MetadataUpdate, Score, Scope
+from otel_scoring.schema import BOOLEAN_LABELS
+
+MAX_NAME_LENGTH = 200
+MAX_ID_LENGTH = 200
+MAX_COMMENT_LENGTH = 16_384
+MAX_JSON_LENGTH = 32_768  # metadata of one score, or the values of one metadata update
+MAX_METADATA_KEYS = 64  # keys of one metadata update
+
+IdInput = Union[str, int, None]
+
+
+def parse_trace_id(value: IdInput, subject: str) -> Optional[int]:
+    return _parse_id(value, 32, "trace_id", subject)
+
+
+def parse_span_id(value: IdInput, subject: str) -> Optional[int]:
+    return _parse_id(value, 16, "span id", subject)
+
+
+def _parse_id(value: IdInput, hex_digits: int, what: str, subject: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ScoreValidationError(subject, f"{what} must be a hex string or an int, not a bool")
+    if isinstance(value, int):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text.startswith("0x"):
+            text = text[2:]
+        if len(text) != hex_digits or any(c not in "0123456789abcdef" for c in text):
+            raise ScoreValidationError(subject, f"{what} {value!r} is not {hex_digits} hex digits")
+        parsed = int(text, 16)
+    else:
+        raise ScoreValidationError(subject, f"{what} must be a hex string or an int, not {type(value).__name__}")
+    if not 0 < parsed < (1 << (4 * hex_digits)):
+        raise ScoreValidationError(subject, f"{what} {value!r} is out of range (zero or too large)")
+    return parsed
+
+
+def check_name(name: Any, subject: str, what: str = "name") -> str:
+    if not isinstance(name, str):
+        raise ScoreValidationError(subject, f"{what} must be a string, not {type(name).__name__}")
+    if not name.strip():
+        raise ScoreValidationError(subject, f"{what} must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ScoreValidationError(subject, f"{what} is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}")
+    return name
+
+
+def _check_optional_str(value: Any, what: str, subject: str, limit: int = MAX_ID_LENGTH) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ScoreValidationError(subject, f"{what} must be a non-empty string")
+    if len(value) > limit:
+        raise ScoreValidationError(subject, f"{what} is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+def encode_json(value: Any, what: str, subject: str) -> str:
+    try:
+        encoded = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ScoreValidationError(subject, f"{what} is not JSON-serialisable ({exc})") from None
+    if len(encoded) > MAX_JSON_LENGTH:
+        raise ScoreValidationError(subject, f"{what} is {len(encoded)} bytes as JSON; the limit is {MAX_JSON_LENGTH}")
+    return encoded
+
+
+def to_utc(timestamp: Optional[datetime], subject: str) -> datetime:
+    """``None`` is now; a naive datetime is taken as UTC (the reference's "current UTC time")."""
+    if timestamp is None:
+        return datetime.now(timezone.utc)
+    if not isinstance(timestamp, datetime):
+        raise ScoreValidationError(subject, f"timestamp must be a datetime, not {type(timestamp).__name__}")
+    if timestamp.tzinfo is None:
+        return timestamp.replace(tzinfo=timezone.utc)
+    return timestamp.astimezone(timezone.utc)
+
+
+def _parse_data_type(data_type: Any, subject: str) -> Optional[DataType]:
+    if data_type is None:
+        return None
+    try:
+        return DataType(data_type.upper() if isinstance(data_type, str) else data_type)
+    except ValueError:
+        raise ScoreValidationError(subject, f"data_type {data_type!r} is not one of NUMERIC, CATEGORICAL, BOOLEAN") from None
+
+
+def _infer_data_type(value: Any) -> DataType:
+    # Langfuse's inference: a number is NUMERIC, a string CATEGORICAL. A Python bool says BOOLEAN.
+    if isinstance(value, bool):
+        return DataType.BOOLEAN
+    if isinstance(value, str):
+        return DataType.CATEGORICAL
+    return DataType.NUMERIC
+
+
+def _value_and_label(value: Any, data_type: DataType, config: Optional[ScoreConfig], subject: str) -> Tuple[Optional[float], Optional[str]]:
+    if data_type is DataType.NUMERIC:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScoreValidationError(subject, f"value {value!r} does not match data_type NUMERIC (a number is required)")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ScoreValidationError(subject, f"value {value!r} is not a finite number")
+        if config is not None:
+            if config.min_value is not None and number < config.min_value:
+                raise ScoreValidationError(subject, f"value {number} is below min_value {config.min_value} of config {config.id!r}")
+            if config.max_value is not None and number > config.max_value:
+                raise ScoreValidationError(subject, f"value {number} is above max_value {config.max_value} of config {config.id!r}")
+        return number, None
+    if data_type is DataType.BOOLEAN:
+        if isinstance(value, bool):
+            return float(value), BOOLEAN_LABELS[value]
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return float(value), BOOLEAN_LABELS[bool(value)]
+        raise ScoreValidationError(subject, f"value {value!r} does not match data_type BOOLEAN (0, 1, True or False)")
+    if not isinstance(value, str):
+        raise ScoreValidationError(subject, f"value {value!r} does not match data_type CATEGORICAL (a string label is required)")
+    if not value:
+        raise ScoreValidationError(subject, "a categorical value must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ScoreValidationError(subject, f"categorical value is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}")
+    if config is not None:
+        if value not in config.categories:
+            raise ScoreValidationError(subject, f"value {value!r} is not a category of config {config.id!r} ({', '.join(sorted(config.categories))})")
+        return config.categories[value], value
+    return None, value
+
+
+def build_score(
+    *,
+    name: Any,
+    value: Any,
+    scope: Scope,
+    trace_id: Optional[int],
+    span_id: Optional[int],
+    session_id: Any = None,
+    dataset_run_id: Any = None,
+    score_id: Any = None,
+    data_type: Any = None,
+    comment: Any = None,
+    config_id: Any = None,
+    metadata: Any = None,
+    timestamp: Any = None,
+    configs: Optional[ScoreConfigRegistry] = None,
+) -> Score:
+    """Validate one score; raise :class:`ScoreValidationError` naming the first rule it breaks."""
+    subject = f"score {name!r}" if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH else "score"
+    name = check_name(name, subject)
+    declared = _parse_data_type(data_type, subject)
+    config = None
+    if config_id is not None:
+        config_id = _check_optional_str(config_id, "config_id", subject)
+        config = configs.get(config_id) if configs is not None else None
+        if config is None:
+            raise ScoreValidationError(subject, f"config_id {config_id!r} is not a registered score config")
+        if config.name != name:
+            raise ScoreValidationError(subject, f"name must equal the name {config.name!r} of config {config_id!r}")
+        if declared is not None and declared is not config.data_type:
+            raise ScoreValidationError(subject, f"data_type {declared.value} does not match {config.data_type.value} of config {config_id!r}")
+    effective = declared or (config.data_type if config is not None else _infer_data_type(value))
+    number, label = _value_and_label(value, effective, config, subject)
+    if score_id is None:
+        score_id = uuid.uuid4().hex
+    score_id = _check_optional_str(score_id, "score_id", subject)
+    if comment is not None and not isinstance(comment, str):
+        raise ScoreValidationError(subject, f"comment must be a string, not {type(comment).__name__}")
+    if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
+        raise ScoreValidationError(subject, f"comment is {len(comment)} characters long; the limit is {MAX_COMMENT_LENGTH}")
+    return Score(
+        id=score_id,
+        name=name,
+        value=number,
+        label=label,
+        data_type=effective,
+        scope=scope,
+        trace_id=trace_id,
+        span_id=span_id,
+        session_id=_check_optional_str(session_id, "session_id", subject),
+        dataset_run_id=_check_optional_str(dataset_run_id, "dataset_run_id", subject),
+        comment=comment,
+        config_id=config_id,
+        metadata_json=None if metadata is None else encode_json(metadata, "metadata", subject),
+        timestamp=to_utc(timestamp, subject),
+    )
+
+
+def build_metadata_update(
+    *,
+    values: Any,
+    kind: Any,
+    memo_id: str,
+    index: int,
+    scope: MetadataScope,
+    trace_id: Optional[int],
+    span_id: Optional[int],
+) -> MetadataUpdate:
+    """Validate one metadata update; raise :class:`ScoreValidationError` naming the problem."""
+    subject = f"metadata update {memo_id!r}"
+    kind = check_name(kind, subject, "kind")
+    if "." in kind:
+        raise ScoreValidationError(subject, f"kind {kind!r} must not contain '.' (it is part of attribute names)")
+    if not isinstance(values, Mapping):
+        raise ScoreValidationError(subject, f"values must be a mapping of string keys, not {type(values).__name__}")
+    if not values:
+        raise ScoreValidationError(subject, "values must not be empty")
+    if len(values) > MAX_METADATA_KEYS:
+        raise ScoreValidationError(subject, f"{len(values)} keys in one update; the limit is {MAX_METADATA_KEYS}")
+    for key in values:
+        check_name(key, subject, f"key {key!r}" if isinstance(key, str) else "key")
+    values = dict(values)
+    return MetadataUpdate(
+        memo_id=memo_id,
+        index=index,
+        kind=kind,
+        scope=scope,
+        values=values,
+        values_json=encode_json(values, "values", subject),
+        trace_id=trace_id,
+        span_id=span_id,
+        timestamp=datetime.now(timezone.utc),
+    )
