@@ -1,0 +1,43 @@
+"""Shared fixtures: a real TracerProvider with the scoring processor and an in-memory exporter."""
+
+from __future__ import annotations
+
+import os
+
+# Internal errors re-raise in our own suite so bugs stay loud (never set this in production).
+os.environ["OTEL_SCORING_RAISE_INTERNAL_ERRORS"] = "true"
+
+from typing import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from opentelemetry.sdk.resources import Resource  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+from otel_scoring import ScoreConfigRegistry, ScoringSpanProcessor  # noqa: E402
+
+
+@pytest.fixture
+def score_configs() -> ScoreConfigRegistry:
+    return ScoreConfigRegistry()
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter, score_configs: ScoreConfigRegistry) -> Iterator[TracerProvider]:
+    """A provider as a user builds it: scoring processor first, then export."""
+    tracer_provider = TracerProvider(resource=Resource.create({"service.name": "test-service"}))
+    tracer_provider.add_span_processor(ScoringSpanProcessor(tracer_provider=tracer_provider, score_configs=score_configs))
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield tracer_provider
+    tracer_provider.shutdown()
+
+
+@pytest.fixture
+def tracer(provider: TracerProvider):
+    return provider.get_tracer("tests")

@@ -1,0 +1,51 @@
+"""docs/schema.md names exactly the events and attributes otel_scoring.schema defines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from otel_scoring import schema
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
+
+# Constants that are not wire names: the namespace itself and enumerations.
+NOT_NAMES = {"NAMESPACE", "DATA_TYPES", "SCORE_SCOPES", "METADATA_SCOPES", "BOOLEAN_LABELS"}
+
+
+def names_in_code() -> set:
+    names = set()
+    for constant, value in vars(schema).items():
+        if not constant.isupper() or constant in NOT_NAMES or not isinstance(value, str):
+            continue
+        if "{scope}" in value:
+            names.add(value.format(scope="<scope>") + "<name>")
+        elif value == schema.METADATA_ATTRIBUTE_PREFIX:
+            names.add(schema.metadata_attribute("<kind>", "<key>"))
+        else:
+            names.add(value)
+    return names
+
+
+def names_in_doc() -> set:
+    tokens = re.findall(r"`([^`\s]+)`", DOC.read_text(encoding="utf-8"))
+    return {t for t in tokens if re.fullmatch(r"(gen_ai|otel_scoring|annotation)[a-z_.<>]*", t)}
+
+
+def test_every_name_in_the_code_is_documented():
+    """A name the package writes or reads but docs/schema.md does not mention fails the build."""
+    missing = names_in_code() - names_in_doc()
+    assert not missing, f"add to docs/schema.md: {sorted(missing)}"
+
+
+def test_every_documented_name_exists_in_the_code():
+    """A name docs/schema.md promises but the code does not define fails the build."""
+    stale = names_in_doc() - names_in_code()
+    assert not stale, f"docs/schema.md names what otel_scoring.schema does not define: {sorted(stale)}"
+
+
+def test_templated_names_are_built_by_the_schema_functions():
+    """Score and metadata attribute names built from user input follow the documented templates."""
+    assert schema.score_value_attribute("trace", "guardrail-pass") == "otel_scoring.trace_score.value.guardrail-pass"
+    assert schema.score_label_attribute("span", "sentiment") == "otel_scoring.span_score.label.sentiment"
+    assert schema.metadata_attribute("billing", "invoiceId") == "otel_scoring.metadata.billing.invoiceId"
