@@ -19,7 +19,7 @@ from otel_scoring.environment_variables import OTEL_SCORING_STRICT
 from otel_scoring.errors import ScoreValidationError
 from otel_scoring.model import Scope
 from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_score, parse_span_id, parse_trace_id
+from otel_scoring.validation import build_score, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -43,7 +43,7 @@ def find_processor(subject: str, trace_id: Optional[int], span_id: Optional[int]
 
 
 def _subject(name: Any) -> str:
-    return f"score {name!r}" if isinstance(name, str) and len(name) <= 200 else "score"
+    return subject_for("score", name)
 
 
 @guarded("create_score")
@@ -118,12 +118,14 @@ def _score_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type
     try:
         if not span_context.is_valid:
             raise ScoreValidationError(subject, "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
-        if not span.is_recording() and not span_context.is_remote:
+        if not span_context.trace_flags.sampled:
+            # A sampled-out trace is dropped whole; an ended but sampled span still gets a carrier.
             _logger.debug("%s not recorded: the active span is not sampled", subject)
             return
-        processor = find_processor(subject, span_context.trace_id, span_context.span_id)
-        if processor is None:
-            return
+        if processor is None:  # looked up once above; only this rare path looks again (and warns)
+            processor = find_processor(subject, span_context.trace_id, span_context.span_id)
+            if processor is None:
+                return
         score = build_score(
             name=name,
             value=value,

@@ -14,6 +14,59 @@ OTEL_SCORING_SCORE_CONFIGS = "OTEL_SCORING_SCORE_CONFIGS"
 OTEL_SCORING_MAX_TRACKED_SPANS = "OTEL_SCORING_MAX_TRACKED_SPANS"
 """How many live spans, local roots and recently ended spans the processor remembers (each)."""
 
+OTEL_SCORING_ENABLED = "OTEL_SCORING_ENABLED"
+"""``true`` adds ``ScoringSpanProcessor`` to the tracer provider ``opentelemetry-instrument`` built,
+so an unmodified app records scores (zero-code; see ``docs/zero-code.md``). Default false."""
+
 OTEL_SCORING_RAISE_INTERNAL_ERRORS = "OTEL_SCORING_RAISE_INTERNAL_ERRORS"
 """``true`` re-raises internal errors instead of logging them. Set by otel-scoring's own test
 suite so bugs stay loud; never set it in production."""
+
+OTEL_SCORING_DB = "OTEL_SCORING_DB"
+"""Path of the SQLite score store the ``otel-scoring`` CLI writes and reads (default
+``./otel-scoring.db``)."""
+
+# --- Forwarding to other tools (otel_scoring.forward) -------------------------------------------
+OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS = "OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS"
+"""``true`` sends each score's ``config_id`` to Langfuse as ``configId``. Only for score configs
+whose ids are Langfuse score-config ids: Langfuse rejects a score whose ``configId`` it does not
+know. Off by default; the config id then travels in the score's metadata."""
+
+# Names defined by the tools themselves, read the way their own SDKs read them.
+PHOENIX_COLLECTOR_ENDPOINT = "PHOENIX_COLLECTOR_ENDPOINT"
+"""Phoenix's base URL, used when ``phoenix`` is given without a URL."""
+
+PHOENIX_API_KEY = "PHOENIX_API_KEY"
+"""Phoenix API key, sent as ``Authorization: Bearer``; only needed when Phoenix has auth on."""
+
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+"""MLflow tracking server URL, used when ``mlflow`` is given without a URL."""
+
+MLFLOW_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+"""MLflow bearer token (takes precedence over username and password)."""
+
+MLFLOW_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+"""MLflow basic-auth user name, with ``MLFLOW_TRACKING_PASSWORD``."""
+
+MLFLOW_TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+"""MLflow basic-auth password."""
+
+LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
+"""Langfuse public key (basic-auth user name)."""
+
+LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"
+"""Langfuse secret key (basic-auth password)."""
+
+LANGFUSE_BASE_URL = "LANGFUSE_BASE_URL"
+"""Langfuse URL, used when ``langfuse`` is given without a URL (``LANGFUSE_HOST`` is the older name)."""
+
+LANGFUSE_HOST = "LANGFUSE_HOST"
+"""Older name of ``LANGFUSE_BASE_URL``, still read by Langfuse's SDKs."""
+
+# --- Score-first delivery (otel_scoring.delivery) -----------------------------------------------
+OTEL_SCORING_SPOOL_DIR = "OTEL_SCORING_SPOOL_DIR"
+"""Directory where ``configure()`` spools score-carrying spans the collector did not take, to
+resend them (also after a restart). Unset: no spool; undelivered scores are retried from memory."""
+
+OTEL_SCORING_SPOOL_MAX_BYTES = "OTEL_SCORING_SPOOL_MAX_BYTES"
+"""Most bytes the spool directory may hold (default 64 MiB); past it, new requests are dropped."""

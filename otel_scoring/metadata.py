@@ -22,6 +22,7 @@ cannot be chosen twice.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from types import TracebackType
 from typing import Any, List, Mapping, Optional, Tuple, Type, Union
@@ -33,7 +34,9 @@ from otel_scoring._guard import guarded, handle_internal_errors
 from otel_scoring.errors import ScoreValidationError
 from otel_scoring.model import MetadataScope, MetadataUpdate
 from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_metadata_update, check_name, parse_span_id, parse_trace_id
+from otel_scoring.validation import build_metadata_update, check_name, parse_span_id, parse_trace_id, subject_for
+
+_logger = logging.getLogger("otel_scoring")
 
 DEFAULT_KIND = "default"
 IdInput = Union[str, int, None]
@@ -122,12 +125,16 @@ class MetadataBatch:
 
 
 def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, Any]]) -> None:
-    subject = f"metadata update {memo_id!r}" if memo_id is not None else "metadata update"
+    subject = subject_for("metadata update", memo_id)
     processor: Optional[ScoringSpanProcessor] = _registry.for_target(None, None)
     try:
         if memo_id is not None:
             check_name(memo_id, subject, "memo id")
         trace_id, span_id, current = _resolve(target, subject)
+        if _in_sampled_out_trace(trace_id):
+            # The sampler dropped this trace: a carrier would export a span it meant to drop.
+            _logger.debug("%s not recorded: the active span is not sampled", subject)
+            return
         processor = find_processor(subject, trace_id, span_id)
         if processor is None:
             return
@@ -144,6 +151,11 @@ def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, An
         (processor.reject if processor is not None else reject_without_processor)(error)
         return
     processor.record_metadata(built, current=current)
+
+
+def _in_sampled_out_trace(trace_id: int) -> bool:
+    current_context = trace.get_current_span().get_span_context()
+    return current_context.is_valid and current_context.trace_id == trace_id and not current_context.trace_flags.sampled
 
 
 def _resolve(target: _Target, subject: str) -> Tuple[int, Optional[int], Any]:

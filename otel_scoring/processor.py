@@ -12,11 +12,12 @@ pop on end.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import logging
 import threading
 import weakref
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Deque, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -71,13 +72,16 @@ class ScoringSpanProcessor(SpanProcessor):
         self._tracer_provider = tracer_provider
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
-        self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs or ScoreConfigRegistry())
+        self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
         self.strict = resolve_bool(strict, OTEL_SCORING_STRICT, False)
         limit = resolve_int(max_tracked_spans, OTEL_SCORING_MAX_TRACKED_SPANS, DEFAULT_MAX_TRACKED_SPANS)
         self._open_spans: BoundedMap[int, Span] = BoundedMap(limit)  # span id -> open span
         self._open_roots: BoundedMap[int, Span] = BoundedMap(limit)  # trace id -> open local root
         self._ended_roots: BoundedMap[int, int] = BoundedMap(limit)  # trace id -> root span id
-        self._ended_steps: BoundedMap[Tuple[int, str], int] = BoundedMap(limit)  # (trace id, name) -> span id
+        # (trace id, name, span id) of recently ended spans, newest last. A deque, not a map: every
+        # span end appends here, and a deque appends without a lock or eviction work, while the
+        # lookup it serves (metadata(...).step(name) after that step ended) is rare.
+        self._ended_steps: Deque[Tuple[int, str, int]] = collections.deque(maxlen=limit)
         self._memos: BoundedMap[Tuple[Optional[int], str], bool] = BoundedMap(limit)  # metadata memo ids seen
         self._is_shutdown = False
         _registry.add(self)
@@ -97,13 +101,16 @@ class ScoringSpanProcessor(SpanProcessor):
     @guarded("ScoringSpanProcessor.on_end")
     def on_end(self, span: ReadableSpan) -> None:
         span_context = span.context
-        if self._open_spans.pop(span_context.span_id) is None:
+        ended = self._open_spans.pop(span_context.span_id)
+        if ended is None:
             return  # a carrier, or a span evicted while open: nothing of ours to update
         trace_id = span_context.trace_id
-        self._ended_steps.put((trace_id, span.name), span_context.span_id)
+        self._ended_steps.append((trace_id, span.name, span_context.span_id))
         parent = span.parent
         if parent is None or parent.is_remote:
-            self._open_roots.pop(trace_id)
+            # Only if it is still the trace's open root: another local root of the same
+            # distributed trace (a second request under one remote parent) may have replaced it.
+            self._open_roots.remove_if(trace_id, ended)
             self._ended_roots.put(trace_id, span_context.span_id)
 
     def shutdown(self) -> None:
@@ -130,7 +137,10 @@ class ScoringSpanProcessor(SpanProcessor):
         for span in reversed(self._open_spans.values()):
             if span.context.trace_id == trace_id and span.name == name:
                 return span.context.span_id
-        return self._ended_steps.get((trace_id, name))
+        for ended_trace_id, ended_name, span_id in reversed(tuple(self._ended_steps)):  # a copy: on_end may append meanwhile
+            if ended_trace_id == trace_id and ended_name == name:
+                return span_id
+        return None
 
     # --- Recording ----------------------------------------------------------------------------------
 
@@ -175,23 +185,26 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def _write(self, span: Span, item: Writable) -> bool:
         """Add the event(s) and attributes to an open span. False when it has no room for them."""
+        if getattr(span, "end_time", None) is not None:
+            # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
+            # from its own on_end): the SDK would drop the event, so a carrier takes it.
+            return False
         events: List[Tuple[str, dict]]
         if isinstance(item, Score):
             events = [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))]
             summary = _wire.score_span_attributes(item)
-            what = f"score {item.name!r}"
         else:
             events = [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item]
             summary = {}
             for update in item:
                 summary.update(_wire.metadata_span_attributes(update))
-            what = f"metadata update {item[0].memo_id!r}"
         limits = getattr(span, "_limits", None)  # SDK SpanLimits; absent on other Span types
         if limits is not None:
             max_events = limits.max_events
-            if max_events is not None and len(span.events) + len(events) > max_events:
+            # len() of the SDK's own event list: span.events copies it into a tuple on every call.
+            if max_events is not None and len(getattr(span, "_events", None) or span.events) + len(events) > max_events:
                 # Adding would push older events out of the span: carry it instead, losing nothing.
-                _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, what)
+                _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
                 return False
             max_attributes = limits.max_span_attributes
             if max_attributes is not None:
@@ -202,12 +215,12 @@ class ScoringSpanProcessor(SpanProcessor):
                         "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
                         span.name,
                         max_attributes,
-                        what,
+                        _describe(item),
                     )
                     summary = {}
             length_limit = limits.max_attribute_length
             if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
-                _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", what, length_limit)
+                _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
         for name, attributes in events:
             span.add_event(name, attributes)
         if summary:
@@ -220,7 +233,7 @@ class ScoringSpanProcessor(SpanProcessor):
         Its parent is the target (for a trace, the root if this process saw it end) and it links to
         the target once, so backends draw it in place and the translator can tell what was scored.
         """
-        parent_span_id = span_id if scope is Scope.SPAN else (self._ended_roots.get(trace_id) if trace_id else None)
+        parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
         links: List[Link] = []
         parent_context = context_api.Context()  # never the caller's context: the target decides
         if trace_id is not None:
@@ -254,11 +267,23 @@ class ScoringSpanProcessor(SpanProcessor):
         finally:
             carrier.end()
 
+    def _root_span_id(self, trace_id: Optional[int]) -> Optional[int]:
+        """The local root of the trace, open (but full or ending) or recently ended, if seen here."""
+        if trace_id is None:
+            return None
+        root = self._open_roots.get(trace_id)
+        return root.context.span_id if root is not None else self._ended_roots.get(trace_id)
+
     def _carrier_tracer(self) -> trace.Tracer:
         if self._tracer is None:
             provider = self._tracer_provider or trace.get_tracer_provider()
             self._tracer = provider.get_tracer(schema.INSTRUMENTATION_SCOPE)
         return self._tracer
+
+
+def _describe(item: Writable) -> str:
+    # Only for warnings: formatting it on every write would cost more than the check it explains.
+    return f"score {item.name!r}" if isinstance(item, Score) else f"metadata update {item[0].memo_id!r}"
 
 
 def _placeholder_span_id(trace_id: int) -> int:

@@ -54,7 +54,7 @@ class MetadataRecord:
 
     @property
     def id(self) -> str:
-        """Identifies the update: a re-executed update has the same id and counts once."""
+        """Identifies the update within its run: a re-executed update has the same id and counts once."""
         return f"{self.memo_id}/{self.index}"
 
     def to_dict(self) -> Dict[str, Any]:

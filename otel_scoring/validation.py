@@ -23,7 +23,17 @@ MAX_COMMENT_LENGTH = 16_384
 MAX_JSON_LENGTH = 32_768  # metadata of one score, or the values of one metadata update
 MAX_METADATA_KEYS = 64  # keys of one metadata update
 
+SHOWN_NAME_LENGTH = 60  # how much of an overlong name a warning quotes
+
 IdInput = Union[str, int, None]
+
+
+def subject_for(what: str, name: Any) -> str:
+    """How a warning names a score or metadata update: by its name, cut short when overlong."""
+    if not isinstance(name, str):
+        return what
+    shown = name if len(name) <= MAX_NAME_LENGTH else name[:SHOWN_NAME_LENGTH] + "..."
+    return f"{what} {shown!r}"
 
 
 def parse_trace_id(value: IdInput, subject: str) -> Optional[int]:
@@ -118,7 +128,10 @@ def _value_and_label(value: Any, data_type: DataType, config: Optional[ScoreConf
     if data_type is DataType.NUMERIC:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ScoreValidationError(subject, f"value {value!r} does not match data_type NUMERIC (a number is required)")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a double
+            raise ScoreValidationError(subject, "value is an integer too large for a double") from None
         if not math.isfinite(number):
             raise ScoreValidationError(subject, f"value {value!r} is not a finite number")
         if config is not None:
@@ -164,7 +177,7 @@ def build_score(
     configs: Optional[ScoreConfigRegistry] = None,
 ) -> Score:
     """Validate one score; raise :class:`ScoreValidationError` naming the first rule it breaks."""
-    subject = f"score {name!r}" if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH else "score"
+    subject = subject_for("score", name)
     name = check_name(name, subject)
     declared = _parse_data_type(data_type, subject)
     config = None

@@ -1,0 +1,117 @@
+"""Records and stats as text for the CLI: aligned tables, JSON lines, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from otel_scoring.records import MetadataRecord, ScoreRecord
+
+_NONE = "-"
+_MAX_CELL = 48  # longer free text (comments, metadata values) is cut in tables; JSON and CSV keep it
+
+
+def format_time(moment: datetime) -> str:
+    """UTC to the millisecond: ``2026-11-22T04:33:05.116Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def format_number(value: Optional[float]) -> str:
+    return _NONE if value is None else format(value, ".6g")
+
+
+def _cut(text: Optional[str]) -> str:
+    if text is None:
+        return _NONE
+    text = " ".join(text.split())  # one line per row
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 3] + "..."
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], right_aligned: Sequence[str] = ()) -> str:
+    """Columns padded to their widest cell; ``right_aligned`` names the numeric columns."""
+    rows = [list(row) for row in rows]
+    widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(headers)]
+    right = {headers.index(name) for name in right_aligned}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * width for width in widths])] + [line(row) for row in rows])
+
+
+def score_table(records: Iterable[ScoreRecord]) -> str:
+    headers = ("time", "name", "value", "label", "type", "scope", "trace", "span", "session", "comment")
+    rows = (
+        (
+            format_time(r.timestamp),
+            r.name,
+            format_number(r.value),
+            r.string_value or _NONE,
+            r.data_type,
+            r.scope,
+            r.trace_id or _NONE,
+            r.observation_id or _NONE,
+            r.session_id or _NONE,
+            _cut(r.comment),
+        )
+        for r in records
+    )
+    return render_table(headers, rows, right_aligned=("value",))
+
+
+def metadata_table(records: Iterable[MetadataRecord]) -> str:
+    headers = ("time", "memo id", "kind", "scope", "trace", "span", "values")
+    rows = (
+        (
+            format_time(r.timestamp),
+            r.id,
+            r.kind,
+            r.scope,
+            r.trace_id or _NONE,
+            r.span_id or _NONE,
+            _cut(json.dumps(dict(r.values), separators=(",", ":"), ensure_ascii=False)),
+        )
+        for r in records
+    )
+    return render_table(headers, rows)
+
+
+def stats_table(rows: Iterable[Mapping[str, Any]]) -> str:
+    figures = ("count", "mean", "min", "max", "p50", "p90")
+    headers = ("name", "bucket start") + figures
+    table_rows = (
+        (row["name"], format_time(row["bucket_start"]), str(row["count"])) + tuple(format_number(row[f]) for f in figures[1:]) for row in rows
+    )
+    return render_table(headers, table_rows, right_aligned=figures)
+
+
+def _json_ready(row: Mapping[str, Any]) -> Dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
+
+
+def json_lines(items: Iterable[Any], record_type: Optional[str] = None) -> str:
+    """One JSON object per line: each record's ``to_dict()`` (or a stats row), tagged when asked."""
+    lines = []
+    for item in items:
+        data = item.to_dict() if hasattr(item, "to_dict") else _json_ready(item)
+        if record_type is not None:
+            data = {"record_type": record_type, **data}
+        lines.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    return "\n".join(lines)
+
+
+def score_csv(records: Iterable[ScoreRecord]) -> str:
+    """CSV with a header row of the record's field names; metadata as JSON."""
+    records = list(records)
+    buffer = io.StringIO()
+    fields: List[str] = list(ScoreRecord.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        data = record.to_dict()
+        data["metadata"] = None if record.metadata is None else json.dumps(record.metadata, ensure_ascii=False, separators=(",", ":"))
+        writer.writerow(data)
+    return buffer.getvalue().rstrip("\n")

@@ -1,0 +1,321 @@
+"""``otel-scoring``: run the receiver, read the score store, translate trace files, run the demo.
+
+::
+
+    otel-scoring serve [--grpc-port 4317] [--http-port 4318] [--host 127.0.0.1] [--db PATH]
+    otel-scoring scores [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json|csv]
+    otel-scoring stats [--name N] [--bucket 1h] [--since 1d] [--format table|json]
+    otel-scoring translate FILE... [--format json|table]
+    otel-scoring demo [--db PATH]
+
+The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``. This module only
+parses arguments and prints; the work happens in the store, the receiver, the translator and the
+demo. Exit codes: 0 success, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from otel_scoring import _formatting
+from otel_scoring._settings import resolve_str
+from otel_scoring.environment_variables import OTEL_SCORING_DB
+
+DEFAULT_DB_PATH = "otel-scoring.db"
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+# --- Argument types ---------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1h``, ``1h30m``, ``2d``, ``1w``."""
+    compact = text.strip().lower()
+    if not _DURATION.fullmatch(compact):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 15m, 1h, 1h30m, 2d or 1w")
+    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(compact))
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    return timedelta(seconds=seconds)
+
+
+def parse_since(text: str, now: Optional[datetime] = None) -> datetime:
+    """An ISO 8601 time (UTC unless it says otherwise) or a duration back from now (``1h``)."""
+    stripped = text.strip()
+    if _DURATION.fullmatch(stripped.lower()):
+        return (now or datetime.now(timezone.utc)) - parse_duration(stripped)
+    iso = stripped[:-1] + "+00:00" if stripped[-1:] in ("Z", "z") else stripped
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO time (2026-11-22T10:00:00Z) nor a duration (1h)") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0 picks a free one)")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return number
+
+
+# --- The parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from otel_scoring.receiver import DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_HTTP_PORT, DEFAULT_MAX_BODY_BYTES
+
+    parser = argparse.ArgumentParser(prog="otel-scoring", description="Evaluation scores and run metadata as OpenTelemetry data.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what otel-scoring does to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    db_help = f"the SQLite score store (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
+
+    serve = commands.add_parser("serve", help="receive OTLP traces and store their scores", description="Receive OTLP/gRPC and OTLP/HTTP traces and store their scores and metadata.")
+    serve.add_argument("--grpc-port", type=_port, default=DEFAULT_GRPC_PORT, help=f"OTLP/gRPC port (default {DEFAULT_GRPC_PORT}; 0 picks a free port)")
+    serve.add_argument("--http-port", type=_port, default=DEFAULT_HTTP_PORT, help=f"OTLP/HTTP port (default {DEFAULT_HTTP_PORT}; 0 picks a free port)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--allow-non-loopback", action="store_true", help="allow a --host other machines can reach (there is no authentication)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, help=f"largest export accepted, compressed or not (default {DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--db", help=db_help)
+    serve.set_defaults(run=_serve)
+
+    scores = commands.add_parser("scores", help="list stored scores", description="List stored scores, oldest first.")
+    scores.add_argument("--db", help=db_help)
+    scores.add_argument("--name", help="only scores with this name")
+    scores.add_argument("--trace", help="only scores of this trace id (32 hex digits)")
+    scores.add_argument("--session", help="only scores of this session id")
+    scores.add_argument("--since", type=parse_since, help="only scores from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
+    scores.add_argument("--limit", type=_positive_int, help="at most this many scores")
+    scores.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (one score per line) or csv")
+    scores.set_defaults(run=_scores)
+
+    stats = commands.add_parser("stats", help="score trends per name per time bucket", description="Count, mean, min, max, p50 and p90 of each score name per time bucket.")
+    stats.add_argument("--db", help=db_help)
+    stats.add_argument("--name", help="only this score name")
+    stats.add_argument("--bucket", type=parse_duration, default=timedelta(hours=1), help="bucket size: 15m, 1h (default), 1d, ...")
+    stats.add_argument("--since", type=parse_since, help="only scores from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
+    stats.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (one bucket per line)")
+    stats.set_defaults(run=_stats)
+
+    translate = commands.add_parser(
+        "translate",
+        help="read scores and metadata out of trace files",
+        description="Read scores and metadata out of trace files: OTLP JSON or protobuf, Collector file exports, Jaeger or Tempo API responses.",
+    )
+    translate.add_argument("files", nargs="+", metavar="FILE", help="trace files (the format is detected)")
+    translate.add_argument("--format", choices=("json", "table"), default="json", help="json (default: one record per line, tagged with record_type) or table")
+    translate.set_defaults(run=_translate)
+
+    demo = commands.add_parser("demo", help="run an instrumented workload into an embedded receiver and show its scores", description="Record scores and metadata, export them over OTLP/gRPC to an embedded receiver on loopback, and print what its store holds.")
+    demo.add_argument("--db", help="keep the demo's store in this file (default: a temporary file, deleted afterwards)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The ``otel-scoring`` console script. Returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with _logging_to_stderr(logging.INFO if args.verbose else logging.WARNING):
+        try:
+            return int(args.run(args))
+        except _CommandError as error:
+            print(f"otel-scoring {args.command}: {error}", file=sys.stderr)
+            return 1
+
+
+# --- Commands ---------------------------------------------------------------------------------------
+
+
+class _CommandError(Exception):
+    """A failure the user can act on: printed as one line, exit code 1."""
+
+
+def resolve_db_path(db: Optional[str]) -> str:
+    return resolve_str(db, OTEL_SCORING_DB, DEFAULT_DB_PATH) or DEFAULT_DB_PATH
+
+
+def _open_store(path: str) -> Any:
+    import sqlite3
+
+    from otel_scoring.store import ScoreStore
+
+    try:
+        return ScoreStore(path)
+    except sqlite3.Error as error:
+        raise _CommandError(f"cannot open the score store {path}: {error}") from None
+
+
+def _open_existing_store(db: Optional[str]) -> Any:
+    path = resolve_db_path(db)
+    if path != ":memory:" and not os.path.exists(path):
+        raise _CommandError(f"no score store at {path}; start `otel-scoring serve` or pass --db")
+    return _open_store(path)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from otel_scoring.receiver import OTLPReceiver, is_loopback
+
+    if not is_loopback(args.host) and not args.allow_non_loopback:
+        raise _CommandError(f"--host {args.host} is reachable from other machines and the receiver has no authentication; add --allow-non-loopback to listen there anyway")
+    path = resolve_db_path(args.db)
+    stop = threading.Event()
+    # Signals are caught before the servers start, so a SIGTERM during startup still stops cleanly.
+    with _stop_on_signals(stop), _open_store(path) as store:
+        try:
+            receiver = OTLPReceiver(
+                store,
+                host=args.host,
+                grpc_port=args.grpc_port,
+                http_port=args.http_port,
+                max_body_bytes=args.max_body_bytes,
+                allow_non_loopback=args.allow_non_loopback,
+            )
+            receiver.start()
+        except (ValueError, OSError) as error:
+            raise _CommandError(f"cannot listen: {error}") from None
+        try:
+            _say(f"receiving OTLP/gRPC on {receiver.grpc_endpoint}")
+            _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
+            _say(f"storing scores in {path if path == ':memory:' else os.path.abspath(path)} (Ctrl+C to stop)")
+            while not stop.wait(0.5):
+                pass
+        finally:
+            receiver.stop()
+    _say("stopped")
+    return 0
+
+
+def _scores(args: argparse.Namespace) -> int:
+    with _open_existing_store(args.db) as store:
+        records = store.scores(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, limit=args.limit)
+    if args.format == "json":
+        _print(_formatting.json_lines(records))
+    elif args.format == "csv":
+        _print(_formatting.score_csv(records))
+    else:
+        _print(_formatting.score_table(records) if records else "no scores")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    with _open_existing_store(args.db) as store:
+        rows = store.stats(name=args.name, bucket_seconds=args.bucket.total_seconds(), since=args.since)
+    if args.format == "json":
+        _print(_formatting.json_lines(rows))
+    else:
+        _print(_formatting.stats_table(rows) if rows else "no scores")
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    from otel_scoring.translate import records_from_file
+
+    failed = False
+    for path in args.files:
+        try:
+            translation = records_from_file(path)
+        except OSError as error:
+            print(f"otel-scoring translate: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+            failed = True
+            continue
+        except ValueError as error:
+            print(f"otel-scoring translate: {path} is not a trace file otel-scoring can read: {error}", file=sys.stderr)
+            failed = True
+            continue
+        if args.format == "json":
+            lines = [_formatting.json_lines(translation.scores, "score"), _formatting.json_lines(translation.metadata, "metadata")]
+            _print("\n".join(line for line in lines if line))
+        else:
+            if len(args.files) > 1:
+                _print(f"== {path}")
+            _print(f"{len(translation.scores)} score(s)")
+            if translation.scores:
+                _print(_formatting.score_table(translation.scores))
+            _print(f"{len(translation.metadata)} metadata update(s)")
+            if translation.metadata:
+                _print(_formatting.metadata_table(translation.metadata))
+    return 1 if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from otel_scoring.demo import run_demo
+
+    return run_demo(out=sys.stdout, db_path=args.db)
+
+
+# --- Output and process plumbing --------------------------------------------------------------------
+
+
+def _print(text: str) -> None:
+    if text:
+        print(text, flush=True)
+
+
+def _say(message: str) -> None:
+    """A status line of a long-running command, on stdout so scripts can read the ports."""
+    print(f"otel-scoring: {message}", flush=True)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (in the main thread; elsewhere signals stay as they are)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler: Callable[[int, Any], None] = lambda signum, frame: stop.set()  # noqa: E731
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextmanager
+def _logging_to_stderr(level: int) -> Iterator[None]:
+    """Show otel-scoring's log lines on stderr while a command runs, then leave logging as it was."""
+    logger = logging.getLogger("otel_scoring")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("otel-scoring: %(levelname)s %(message)s"))
+    handler.setLevel(level)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > level:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+def run() -> None:
+    """Exit with :func:`main`'s code (``python -m otel_scoring``)."""
+    sys.exit(main())

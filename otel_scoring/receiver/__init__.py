@@ -1,0 +1,217 @@
+"""An embedded OTLP receiver: OTLP/gRPC and OTLP/HTTP in, score and metadata records into a store.
+
+::
+
+    from otel_scoring.store import ScoreStore
+    from otel_scoring.receiver import OTLPReceiver
+
+    with ScoreStore("scores.db") as store, OTLPReceiver(store, grpc_port=0, http_port=0) as receiver:
+        print(receiver.grpc_endpoint, receiver.http_endpoint)
+        scores = receiver.wait_for_scores(3, timeout=10.0)
+
+Both servers run on daemon threads and stop within a bounded time. The receiver listens on
+loopback unless told otherwise: it has no authentication, so anyone who can reach it can write
+scores.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import Any, Callable, List, Optional, Type
+
+from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, TRACES_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._grpc import GRPCReceiverServer
+from otel_scoring.receiver._http import HTTPReceiverThread
+from otel_scoring.records import MetadataRecord, ScoreRecord
+from otel_scoring.store import ScoreStore
+
+__all__ = [
+    "DEFAULT_GRPC_PORT",
+    "DEFAULT_HOST",
+    "DEFAULT_HTTP_PORT",
+    "DEFAULT_MAX_BODY_BYTES",
+    "OTLPReceiver",
+    "ReceiverCore",
+    "Reply",
+    "RequestHead",
+    "is_loopback",
+]
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_GRPC_PORT = 4317
+DEFAULT_HTTP_PORT = 4318
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class OTLPReceiver:
+    """OTLP/gRPC and OTLP/HTTP trace receivers writing every export's records into ``store``.
+
+    Args:
+        store: where records go, normally a :class:`ScoreStore` (anything with its ``add``,
+            ``count_scores``, ``count_metadata``, ``scores`` and ``metadata``).
+        host: the address both servers bind; loopback unless ``allow_non_loopback``.
+        grpc_port, http_port: ports to bind; 0 picks a free one (read it back from the properties).
+        max_body_bytes: the largest export accepted, compressed or not (default 16 MiB).
+        allow_non_loopback: permit a ``host`` other machines can reach (logged as a warning).
+        shutdown_timeout_seconds: how long :meth:`stop` waits for exports in flight.
+
+    Programmer errors (a non-loopback host without ``allow_non_loopback``, a bad limit) raise
+    ``ValueError`` here; a port that cannot be bound raises ``OSError`` from :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        store: ScoreStore,
+        *,
+        host: str = DEFAULT_HOST,
+        grpc_port: int = DEFAULT_GRPC_PORT,
+        http_port: int = DEFAULT_HTTP_PORT,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        allow_non_loopback: bool = False,
+        shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+    ) -> None:
+        for port in (grpc_port, http_port):
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+                raise ValueError(f"a port must be an integer from 0 to 65535, got {port!r}")
+        if not is_loopback(host):
+            if not allow_non_loopback:
+                raise ValueError(f"host {host!r} is not a loopback address; pass allow_non_loopback=True to receive from other machines")
+            _logger.warning("The OTLP receiver listens on %s, which is reachable from other machines and has no authentication.", host)
+        self.store = store
+        self.host = host
+        self.shutdown_timeout_seconds = shutdown_timeout_seconds
+        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes)
+        self._requested_ports = (grpc_port, http_port)
+        self._stored = threading.Condition()
+        self._grpc: Optional[GRPCReceiverServer] = None
+        self._http: Optional[HTTPReceiverThread] = None
+        self._lifecycle = threading.Lock()
+        self._stopped = False
+
+    # --- Lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> "OTLPReceiver":
+        """Bind both ports and serve; idempotent."""
+        with self._lifecycle:
+            if self._stopped:
+                raise RuntimeError("an OTLPReceiver cannot be restarted after stop()")
+            if self._grpc is not None:
+                return self
+            grpc_port, http_port = self._requested_ports
+            grpc_server = GRPCReceiverServer(self.core, self.host, grpc_port)
+            try:
+                http_server = HTTPReceiverThread(self.core, self.host, http_port)
+            except BaseException:
+                grpc_server.stop(0)
+                raise
+            grpc_server.start()
+            http_server.start()
+            self._grpc, self._http = grpc_server, http_server
+            _logger.info("OTLP receiver on grpc %s and http %s", self.grpc_endpoint, self.http_endpoint)
+        return self
+
+    def stop(self, timeout_seconds: Optional[float] = None) -> None:
+        """Stop both servers, waiting at most about ``timeout_seconds`` in all; idempotent."""
+        timeout = self.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
+        deadline = time.monotonic() + timeout
+        with self._lifecycle:
+            if self._stopped:
+                return
+            self._stopped = True
+            grpc_server, http_server = self._grpc, self._http
+        # New requests are refused from here on; those in flight get what is left of the deadline.
+        if not self.core.close(timeout):
+            _logger.warning("OTLP receiver stopped with exports still in flight after %.1f s", timeout)
+        if http_server is not None:
+            http_server.stop(max(0.0, deadline - time.monotonic()))
+        if grpc_server is not None:
+            grpc_server.stop(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> "OTLPReceiver":
+        return self.start()
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        self.stop()
+
+    # --- Where to send --------------------------------------------------------------------------------
+
+    @property
+    def grpc_port(self) -> int:
+        return self._require(self._grpc).port
+
+    @property
+    def http_port(self) -> int:
+        return self._require(self._http).port
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """``host:port`` for an OTLP/gRPC exporter (insecure)."""
+        return f"{self._url_host}:{self.grpc_port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        """``http://host:port``; exports go to ``POST`` :attr:`traces_url`."""
+        return f"http://{self._url_host}:{self.http_port}"
+
+    @property
+    def traces_url(self) -> str:
+        return self.http_endpoint + TRACES_PATH
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @staticmethod
+    def _require(server: Any) -> Any:
+        if server is None:
+            raise RuntimeError("the OTLP receiver is not started; call start() or use it as a context manager")
+        return server
+
+    # --- Records --------------------------------------------------------------------------------------
+
+    def wait_for_scores(self, count: int, timeout: float = 10.0) -> List[ScoreRecord]:
+        """Block until the store holds at least ``count`` scores; return them all, oldest first.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds, saying how many arrived.
+        """
+        self._wait_until(self.store.count_scores, count, timeout, "scores")
+        return self.store.scores()
+
+    def wait_for_metadata(self, count: int, timeout: float = 10.0) -> List[MetadataRecord]:
+        """Block until the store holds at least ``count`` metadata updates; return them all."""
+        self._wait_until(self.store.count_metadata, count, timeout, "metadata updates")
+        return self.store.metadata()
+
+    def _wait_until(self, stored_count: Callable[[], int], count: int, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        with self._stored:
+            while True:
+                stored = stored_count()
+                if stored >= count:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the store holds {stored} of {count} {what} after {timeout} s")
+                self._stored.wait(min(remaining, 0.5))
+
+    def _store_translation(self, translation: Any) -> int:
+        written = self.store.add(translation)
+        with self._stored:
+            self._stored.notify_all()
+        return written

@@ -1,0 +1,392 @@
+"""One OTLP trace export, handled without a transport: (head, body) in, records and a reply out.
+
+The HTTP and gRPC adapters describe each request as a :class:`RequestHead` and hand over its body;
+:meth:`ReceiverCore.refuse` is the one gate every request passes (method, path, content type,
+encoding, size — and whatever later checks a request must clear), and :meth:`ReceiverCore.handle`
+decodes, drops spans it cannot read, translates, stores and builds the OTLP reply in the caller's
+encoding. A refusal is an explicit :class:`Reply` with an HTTP status; the gRPC adapter maps it to a
+status code with :data:`GRPC_STATUS_NAMES`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import logging
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from google.protobuf.json_format import MessageToJson
+from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from otel_scoring.translate import Translation, TranslationError, records_from_otlp_json, records_from_otlp_proto
+
+_logger = logging.getLogger(__name__)
+
+TRACES_PATH = "/v1/traces"
+GRPC_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
+JSON_CONTENT_TYPE = "application/json"
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+HTTP = "http"
+GRPC = "grpc"
+
+# HTTP status of a reply -> (google.rpc code in the error body, gRPC status code name).
+_STATUS_CODES: Dict[int, Tuple[int, str]] = {
+    200: (code_pb2.OK, "OK"),
+    400: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    404: (code_pb2.NOT_FOUND, "UNIMPLEMENTED"),
+    405: (code_pb2.UNIMPLEMENTED, "UNIMPLEMENTED"),
+    411: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    413: (code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
+    415: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    500: (code_pb2.INTERNAL, "INTERNAL"),
+    503: (code_pb2.UNAVAILABLE, "UNAVAILABLE"),
+}
+GRPC_STATUS_NAMES: Dict[int, str] = {status: names[1] for status, names in _STATUS_CODES.items()}
+
+_DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_IDENTITY = ("", "identity")
+
+Sink = Callable[[Translation], object]  # the receiver's writes the store
+
+
+class Encoding(str, enum.Enum):
+    PROTOBUF = "protobuf"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """What a transport knows about a request before reading its body.
+
+    ``headers`` are HTTP headers or gRPC metadata with lower-case names. ``content_length`` is the
+    declared body size (HTTP ``Content-Length``; the message size for gRPC), None when undeclared.
+    """
+
+    transport: str
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    content_length: Optional[int]
+
+    @classmethod
+    def grpc(cls, metadata: Mapping[str, str], message_size: int) -> "RequestHead":
+        return cls(GRPC, "POST", GRPC_EXPORT_PATH, metadata, message_size)
+
+    @property
+    def encoding(self) -> Optional[Encoding]:
+        """The body's encoding from its content type; None when it is neither OTLP encoding."""
+        if self.transport == GRPC:
+            return Encoding.PROTOBUF
+        media_type = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type == PROTOBUF_CONTENT_TYPE:
+            return Encoding.PROTOBUF
+        if media_type == JSON_CONTENT_TYPE:
+            return Encoding.JSON
+        return None
+
+    @property
+    def content_encoding(self) -> str:
+        if self.transport == GRPC:
+            return ""  # gRPC decompresses messages itself
+        return self.headers.get("content-encoding", "").strip().lower()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to one request: an HTTP status, a body in the request's encoding, and counts."""
+
+    status: int
+    content_type: str
+    body: bytes
+    message: str = ""  # the error, or what partial success rejected
+    rows_written: int = 0
+    rejected_spans: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def grpc_status_name(self) -> str:
+        return GRPC_STATUS_NAMES.get(self.status, "UNKNOWN")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ReceiverCore:
+    """Decode, translate and store OTLP trace exports; answer each with a :class:`Reply`.
+
+    Args:
+        sink: called with each request's ``Translation``; the receiver passes one that writes the
+            store. An exception from it answers 503 (retryable) and is logged.
+        max_body_bytes: the largest body accepted, before and after decompression.
+    """
+
+    def __init__(self, sink: Sink, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
+        self.max_body_bytes = max_body_bytes
+        self._sink = sink
+        self._in_flight = 0
+        self._closing = False
+        self._idle = threading.Condition()
+
+    # --- The gate -----------------------------------------------------------------------------------
+
+    def refuse(self, head: RequestHead) -> Optional[Reply]:
+        """The refusal for a request, or None when it may proceed. Needs no body: transports call
+        it before reading one, so an oversized body is never read."""
+        if self._closing:
+            return self._error(503, "the receiver is shutting down", None)
+        if head.transport == HTTP:
+            if head.path != TRACES_PATH:
+                return self._error(404, f"no such endpoint {head.path!r}; OTLP traces go to POST {TRACES_PATH}", None)
+            if head.method != "POST":
+                return self._error(405, f"{head.method} is not allowed; OTLP traces are sent with POST", None)
+        encoding = head.encoding
+        if encoding is None:
+            return self._error(415, f"content type must be {PROTOBUF_CONTENT_TYPE} or {JSON_CONTENT_TYPE}", None)
+        if head.content_encoding not in _IDENTITY and head.content_encoding not in _DECOMPRESSORS:
+            return self._error(415, f"content encoding {head.content_encoding!r} is not supported; use gzip or deflate", encoding)
+        if head.content_length is None:
+            return self._error(411, "the request must declare its Content-Length", encoding)
+        if head.content_length > self.max_body_bytes:
+            return self._error(413, f"the body is {head.content_length} bytes; the limit is {self.max_body_bytes}", encoding)
+        return None
+
+    # --- Handling -----------------------------------------------------------------------------------
+
+    def handle(self, head: RequestHead, body: bytes) -> Reply:
+        """Answer one export whose body has been read."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._handle(head, body)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, head: RequestHead, body: bytes) -> Reply:
+        refusal = self.refuse(head)
+        if refusal is not None:
+            return refusal
+        encoding = head.encoding
+        try:
+            if len(body) > self.max_body_bytes:
+                raise _Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
+            raw = self._decompress(body, head.content_encoding)
+            translation, rejected, reason = self._translate(raw, encoding)
+        except _Refused as refused:
+            _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
+            return self._error(refused.status, refused.message, encoding)
+        except Exception:
+            _logger.exception("Could not translate an OTLP %s export", head.transport)
+            return self._error(500, "internal error while reading the export", encoding)
+        try:
+            written = self._sink(translation)
+        except Exception:
+            _logger.exception("Could not store the records of an OTLP %s export", head.transport)
+            return self._error(503, "the score store is unavailable; retry later", encoding)
+        rows = written if isinstance(written, int) and not isinstance(written, bool) else 0
+        if rejected:
+            _logger.info("Rejected %d span(s) of an OTLP %s export: %s", rejected, head.transport, reason)
+        return self._success(encoding, rejected, reason, rows)
+
+    def _decompress(self, body: bytes, content_encoding: str) -> bytes:
+        """The decompressed body, refused as 413 past ``max_body_bytes`` (a small gzip bomb stays small)."""
+        if content_encoding in _IDENTITY:
+            return body
+        wbits = _DECOMPRESSORS[content_encoding]
+        limit = self.max_body_bytes
+        chunks: List[bytes] = []
+        size = 0
+        remaining = body
+        try:
+            # A gzip body may hold several members back to back; each needs its own decompressor.
+            while True:
+                decompressor = zlib.decompressobj(wbits)
+                chunk = decompressor.decompress(remaining, limit - size + 1)
+                size += len(chunk)
+                if size > limit:
+                    raise _Refused(413, f"the body is larger than {limit} bytes once decompressed")
+                chunks.append(chunk)
+                if not decompressor.eof:
+                    raise _Refused(400, f"the {content_encoding} body is truncated")
+                remaining = decompressor.unused_data
+                if not remaining:
+                    break
+        except zlib.error as exc:
+            raise _Refused(400, f"the body is not valid {content_encoding} ({exc})") from None
+        return b"".join(chunks)
+
+    def _translate(self, raw: bytes, encoding: Encoding) -> Tuple[Translation, int, str]:
+        """Records of the readable spans, how many spans were not readable, and why."""
+        if encoding is Encoding.PROTOBUF:
+            try:
+                request = ExportTraceServiceRequest.FromString(raw)
+            except (DecodeError, RecursionError, ValueError) as exc:
+                raise _Refused(400, f"the body is not an OTLP ExportTraceServiceRequest ({exc})") from None
+            rejected = _drop_unreadable_proto_spans(request)
+            return _readable(records_from_otlp_proto, request), rejected, _REJECTED_REASON
+        try:
+            document = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise _Refused(400, f"the body is not JSON ({exc})") from None
+        cleaned, rejected = _drop_unreadable_json_spans(document)
+        return _readable(records_from_otlp_json, cleaned), rejected, _REJECTED_REASON
+
+    # --- Replies ------------------------------------------------------------------------------------
+
+    def _success(self, encoding: Optional[Encoding], rejected: int, reason: str, rows: int) -> Reply:
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = reason
+        if encoding is Encoding.JSON:
+            body = MessageToJson(response, indent=None).encode("utf-8")
+            return Reply(200, JSON_CONTENT_TYPE, body, reason if rejected else "", rows, rejected)
+        return Reply(200, PROTOBUF_CONTENT_TYPE, response.SerializeToString(), reason if rejected else "", rows, rejected)
+
+    @staticmethod
+    def _error(status: int, message: str, encoding: Optional[Encoding]) -> Reply:
+        """An error reply: a google.rpc.Status body, as OTLP/HTTP asks of every 4xx and 5xx."""
+        error = status_pb2.Status(code=_STATUS_CODES.get(status, (code_pb2.UNKNOWN, ""))[0], message=message)
+        if encoding is Encoding.JSON:
+            return Reply(status, JSON_CONTENT_TYPE, MessageToJson(error, indent=None).encode("utf-8"), message)
+        return Reply(status, PROTOBUF_CONTENT_TYPE, error.SerializeToString(), message)
+
+    # --- Lifecycle ----------------------------------------------------------------------------------
+
+    def close(self, timeout_seconds: float) -> bool:
+        """Refuse new requests and wait up to ``timeout_seconds`` for those in flight; True when idle."""
+        deadline = time.monotonic() + max(0.0, timeout_seconds)
+        with self._idle:
+            self._closing = True
+            while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+
+def _readable(translate: Callable[[Any], Translation], request: Any) -> Translation:
+    try:
+        return translate(request)
+    except TranslationError as exc:  # the translator's word for "not trace data at all"
+        raise _Refused(400, f"the body is not an OTLP trace export ({exc})") from None
+
+
+# --- Spans that cannot be read ----------------------------------------------------------------------
+#
+# A span without a valid trace id and span id cannot be placed in any trace, so none of its scores
+# could be attributed: OTLP's partial success reports it as rejected, the rest of the export is kept.
+
+_REJECTED_REASON = "spans without a valid trace id and span id were rejected"
+_TRACE_ID_BYTES = 16
+_SPAN_ID_BYTES = 8
+
+
+def _valid_id(raw: bytes, size: int) -> bool:
+    return len(raw) == size and any(raw)
+
+
+def _drop_unreadable_proto_spans(request: ExportTraceServiceRequest) -> int:
+    rejected = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            kept = [s for s in scope_spans.spans if _valid_id(s.trace_id, _TRACE_ID_BYTES) and _valid_id(s.span_id, _SPAN_ID_BYTES)]
+            dropped = len(scope_spans.spans) - len(kept)
+            if dropped:
+                rejected += dropped
+                copies = [type(span)() for span in kept]
+                for copy, span in zip(copies, kept):
+                    copy.CopyFrom(span)
+                del scope_spans.spans[:]
+                scope_spans.spans.extend(copies)
+    return rejected
+
+
+def _json_id(value: Any, size: int) -> bool:
+    """OTLP JSON writes ids as hex; base64 (protobuf's generic JSON mapping) is read as well."""
+    if not isinstance(value, str):
+        return False
+    if len(value) == 2 * size:
+        try:
+            return _valid_id(bytes.fromhex(value), size)
+        except ValueError:
+            pass
+    try:
+        return _valid_id(base64.b64decode(value, validate=True), size)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _drop_unreadable_json_spans(document: Any) -> Tuple[Any, int]:
+    """A copy of an OTLP JSON request without its unreadable spans, and how many those were.
+
+    A body that is not an OTLP JSON request at all (not an object, lists that are not lists) is
+    refused whole as malformed.
+    """
+    if not isinstance(document, dict):
+        raise _Refused(400, "the body is not an OTLP JSON request (expected an object with resourceSpans)")
+    resource_list = _json_list(document, "resourceSpans", "resource_spans")
+    rejected = 0
+    cleaned_resources = []
+    for resource_spans in resource_list:
+        if not isinstance(resource_spans, dict):
+            raise _Refused(400, "resourceSpans must hold objects")
+        cleaned_scopes = []
+        for scope_spans in _json_list(resource_spans, "scopeSpans", "scope_spans"):
+            if not isinstance(scope_spans, dict):
+                raise _Refused(400, "scopeSpans must hold objects")
+            spans = _json_list(scope_spans, "spans")
+            kept = [
+                span
+                for span in spans
+                if isinstance(span, dict)
+                and _json_id(span.get("traceId", span.get("trace_id")), _TRACE_ID_BYTES)
+                and _json_id(span.get("spanId", span.get("span_id")), _SPAN_ID_BYTES)
+            ]
+            rejected += len(spans) - len(kept)
+            cleaned_scopes.append({**scope_spans, "spans": kept})
+        cleaned_resources.append(_with_list(resource_spans, "scopeSpans", "scope_spans", cleaned_scopes))
+    return _with_list(document, "resourceSpans", "resource_spans", cleaned_resources), rejected
+
+
+def _with_list(parent: Mapping[str, Any], name: str, alias: str, items: List[Any]) -> Dict[str, Any]:
+    """A copy of ``parent`` holding ``items`` under ``name`` and nothing under its snake_case alias."""
+    copy = {key: value for key, value in parent.items() if key != alias}
+    copy[name] = items
+    return copy
+
+
+def _json_list(parent: Mapping[str, Any], *names: str) -> List[Any]:
+    for name in names:
+        if name in parent:
+            value = parent[name]
+            if value is None:
+                return []
+            if not isinstance(value, list):
+                raise _Refused(400, f"{name} must be a list")
+            return value
+    return []

@@ -1,0 +1,89 @@
+"""OTLP/gRPC: the generated ``TraceService`` servicer as a thin adapter over the core.
+
+The method is registered with the generated service's name but without its deserializer: the
+core decodes the bytes itself, so a malformed message is answered ``INVALID_ARGUMENT`` like any
+other bad request (gRPC's own deserializer would answer ``INTERNAL``). gRPC decompresses gzip and
+enforces the size limit (``RESOURCE_EXHAUSTED``) before the servicer runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Optional
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from otel_scoring.receiver._core import ReceiverCore, RequestHead
+
+_logger = logging.getLogger(__name__)
+
+SERVICE_NAME = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
+MAX_WORKERS = 4
+# Calls beyond this many at once are answered RESOURCE_EXHAUSTED instead of queueing without bound.
+MAX_CONCURRENT_RPCS = 64
+
+_STATUS_CODES: Dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
+
+
+class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    """``TraceService.Export``, taking and returning serialized messages."""
+
+    def __init__(self, core: ReceiverCore) -> None:
+        self._core = core
+
+    def Export(self, request: bytes, context: grpc.ServicerContext) -> bytes:  # noqa: N802 - the generated name
+        metadata = {key.lower(): value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
+        head = RequestHead.grpc(metadata, len(request))
+        reply = self._core.handle(head, request)
+        if not reply.ok:
+            context.abort(_STATUS_CODES.get(reply.grpc_status_name, grpc.StatusCode.UNKNOWN), reply.message)  # raises
+        return reply.body
+
+
+class GRPCReceiverServer:
+    """A gRPC server with the trace service, bound at construction."""
+
+    def __init__(self, core: ReceiverCore, host: str, port: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="otel-scoring-grpc")
+        self._server = grpc.server(
+            self._executor,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+            options=[
+                ("grpc.max_receive_message_length", core.max_body_bytes),
+                # Without this, a second server on a taken port would silently share it (Linux).
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        servicer = TraceServiceReceiver(core)
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {"Export": grpc.unary_unary_rpc_method_handler(servicer.Export)},  # bytes in, bytes out
+        )
+        self._server.add_generic_rpc_handlers((handler,))
+        bind_host = f"[{host}]" if ":" in host else host
+        try:
+            bound = self._server.add_insecure_port(f"{bind_host}:{port}")
+        except RuntimeError as exc:
+            bound = 0
+            reason: Optional[str] = str(exc)
+        else:
+            reason = None
+        if not bound:
+            self._server.stop(None)
+            self._executor.shutdown(wait=False)
+            raise OSError(f"could not bind OTLP/gRPC to {host}:{port}" + (f" ({reason})" if reason else ""))
+        self.port: int = bound
+        self._stopped = False
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, timeout_seconds: float) -> None:
+        """Stop taking calls, give those in flight ``timeout_seconds``, then cancel them."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.stop(grace=timeout_seconds).wait(timeout_seconds + 1.0)
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,361 @@
+"""A SQLite file of score and metadata records: what the receiver writes and the CLI reads.
+
+One file in WAL mode, so the CLI can read while ``otel-scoring serve`` writes. Scores are keyed by
+score id and the newest write of a score wins (by the score's own timestamp, so a retried old
+export arriving late cannot undo an update). Metadata updates are keyed by (trace, memo id, index):
+a memo id is unique within its run, not across runs.
+
+Times are stored as integer microseconds since the epoch (UTC): exact, sortable and cheap to
+bucket. Every statement is parameterised. One connection behind a lock serves every thread (the
+receiver's request threads included), which also keeps ``ScoreStore(":memory:")`` one database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from otel_scoring.records import MetadataRecord, ScoreRecord
+
+_logger = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_BUSY_TIMEOUT_SECONDS = 10.0  # another process (the CLI, a second writer) holding the write lock
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    value REAL,
+    string_value TEXT,
+    data_type TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    trace_id TEXT,
+    observation_id TEXT,
+    session_id TEXT,
+    dataset_run_id TEXT,
+    source TEXT NOT NULL,
+    comment TEXT,
+    config_id TEXT,
+    metadata_json TEXT,
+    timestamp_us INTEGER NOT NULL,
+    service_name TEXT,
+    span_name TEXT
+);
+CREATE INDEX IF NOT EXISTS scores_by_name_time ON scores (name, timestamp_us);
+CREATE INDEX IF NOT EXISTS scores_by_time ON scores (timestamp_us);
+CREATE INDEX IF NOT EXISTS scores_by_trace ON scores (trace_id);
+CREATE INDEX IF NOT EXISTS scores_by_session ON scores (session_id);
+
+CREATE TABLE IF NOT EXISTS metadata (
+    trace_key TEXT NOT NULL,  -- the trace id, or '' when the update names none
+    memo_id TEXT NOT NULL,
+    update_index INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    values_json TEXT NOT NULL,
+    span_id TEXT,
+    timestamp_us INTEGER NOT NULL,
+    service_name TEXT,
+    span_name TEXT,
+    PRIMARY KEY (trace_key, memo_id, update_index)
+);
+CREATE INDEX IF NOT EXISTS metadata_by_time ON metadata (timestamp_us);
+"""
+
+_SCORE_COLUMNS = (
+    "id",
+    "name",
+    "value",
+    "string_value",
+    "data_type",
+    "scope",
+    "trace_id",
+    "observation_id",
+    "session_id",
+    "dataset_run_id",
+    "source",
+    "comment",
+    "config_id",
+    "metadata_json",
+    "timestamp_us",
+    "service_name",
+    "span_name",
+)
+_METADATA_COLUMNS = (
+    "trace_key",
+    "memo_id",
+    "update_index",
+    "kind",
+    "scope",
+    "values_json",
+    "span_id",
+    "timestamp_us",
+    "service_name",
+    "span_name",
+)
+
+
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    # Built from the constant column lists above only: no caller input reaches the SQL text.
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
+        f"WHERE excluded.timestamp_us >= {table}.timestamp_us"
+    )
+
+
+_UPSERT_SCORE = _upsert("scores", _SCORE_COLUMNS, ("id",))
+_UPSERT_METADATA = _upsert("metadata", _METADATA_COLUMNS, ("trace_key", "memo_id", "update_index"))
+
+
+def to_microseconds(moment: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_microseconds(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default) of an ascending sequence."""
+    if not ordered:
+        raise ValueError("percentile of no values")
+    position = (len(ordered) - 1) * fraction
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+class ScoreStore:
+    """Scores and metadata updates in one SQLite file.
+
+    Args:
+        path: the database file (created with its directory's permissions if missing), or
+            ``":memory:"``.
+
+    Thread-safe. ``close()`` is idempotent; calls after it raise ``sqlite3.ProgrammingError``.
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.RLock()
+        # Autocommit mode (isolation_level=None): each add() opens and commits its own transaction.
+        self._connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+        self._closed = False
+        try:
+            if self.path != ":memory:":
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
+            self._connection.executescript(_SCHEMA)
+        except BaseException:
+            self._connection.close()  # not a database, read-only, ...: fail without leaking the handle
+            raise
+
+    # --- Writing ------------------------------------------------------------------------------------
+
+    def add(self, translation: Any) -> int:
+        """Upsert the ``scores`` and ``metadata`` of a translation; returns the rows written.
+
+        A score already stored with a newer timestamp is left alone (and not counted).
+        """
+        return self.add_records(getattr(translation, "scores", ()), getattr(translation, "metadata", ()))
+
+    def add_records(self, scores: Iterable[ScoreRecord] = (), metadata: Iterable[MetadataRecord] = ()) -> int:
+        score_rows = [_score_row(record) for record in scores]
+        metadata_rows = [_metadata_row(record) for record in metadata]
+        if not score_rows and not metadata_rows:
+            return 0
+        written = 0
+        with self._lock:
+            connection = self._connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                # executemany's rowcount sums the rows each statement changed; a skipped upsert adds 0.
+                if score_rows:
+                    written += connection.executemany(_UPSERT_SCORE, score_rows).rowcount
+                if metadata_rows:
+                    written += connection.executemany(_UPSERT_METADATA, metadata_rows).rowcount
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        return written
+
+    # --- Reading ------------------------------------------------------------------------------------
+
+    def scores(
+        self,
+        name: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        since: Optional[datetime] = None,
+        limit: Optional[int] = None,
+    ) -> List[ScoreRecord]:
+        """Scores matching every filter given, oldest first (ties by id)."""
+        where, parameters = _where(
+            ("name = ?", name),
+            ("trace_id = ?", None if trace_id is None else trace_id.lower()),
+            ("session_id = ?", session_id),
+            ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
+        )
+        sql = f"SELECT {', '.join(_SCORE_COLUMNS)} FROM scores{where} ORDER BY timestamp_us, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            parameters.append(int(limit))
+        return [_score_record(row) for row in self._query(sql, parameters)]
+
+    def count_scores(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM scores", [])[0][0])
+
+    def count_metadata(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM metadata", [])[0][0])
+
+    def metadata(self, trace_id: Optional[str] = None) -> List[MetadataRecord]:
+        """Metadata updates, of one run when ``trace_id`` is given, oldest first."""
+        where, parameters = _where(("trace_key = ?", None if trace_id is None else trace_id.lower()))
+        sql = f"SELECT {', '.join(_METADATA_COLUMNS)} FROM metadata{where} ORDER BY timestamp_us, memo_id, update_index"
+        return [_metadata_record(row) for row in self._query(sql, parameters)]
+
+    def stats(self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None) -> List[Dict[str, Any]]:
+        """Per score name per time bucket: ``count``, ``mean``, ``min``, ``max``, ``p50``, ``p90``.
+
+        ``count`` counts every score in the bucket; the other figures are over the scores that
+        have a numeric value (None when none has, e.g. categorical scores without a config).
+        Buckets start at multiples of ``bucket_seconds`` since the epoch; rows come sorted by name
+        then bucket, each with ``name``, ``bucket_start`` (a UTC datetime) and the figures.
+        """
+        if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
+            raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
+        bucket_micros = max(1, int(bucket_seconds * 1_000_000))
+        where, parameters = _where(
+            ("name = ?", name),
+            ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
+        )
+        rows = self._query(f"SELECT name, timestamp_us, value FROM scores{where} ORDER BY name, timestamp_us", parameters)
+        groups: Dict[Tuple[str, int], Tuple[List[float], List[int]]] = {}
+        for score_name, micros, value in rows:
+            key = (score_name, micros // bucket_micros)
+            values, counter = groups.setdefault(key, ([], [0]))
+            counter[0] += 1
+            if value is not None:
+                values.append(float(value))
+        result = []
+        for (score_name, bucket), (values, counter) in groups.items():  # dicts keep the SQL order
+            values.sort()
+            numeric = bool(values)
+            result.append(
+                {
+                    "name": score_name,
+                    "bucket_start": from_microseconds(bucket * bucket_micros),
+                    "count": counter[0],
+                    "mean": math.fsum(values) / len(values) if numeric else None,
+                    "min": values[0] if numeric else None,
+                    "max": values[-1] if numeric else None,
+                    "p50": percentile(values, 0.5) if numeric else None,
+                    "p90": percentile(values, 0.9) if numeric else None,
+                }
+            )
+        return result
+
+    # --- Lifecycle ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._connection.close()
+
+    def __enter__(self) -> "ScoreStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchall()
+
+
+def _where(*conditions: Tuple[str, Any]) -> Tuple[str, List[Any]]:
+    """A WHERE clause of the conditions whose parameter is not None, and their parameters."""
+    used = [(clause, value) for clause, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(clause for clause, _ in used), [value for _, value in used]
+
+
+def _score_row(record: ScoreRecord) -> tuple:
+    return (
+        record.id,
+        record.name,
+        record.value,
+        record.string_value,
+        record.data_type,
+        record.scope,
+        record.trace_id,
+        record.observation_id,
+        record.session_id,
+        record.dataset_run_id,
+        record.source,
+        record.comment,
+        record.config_id,
+        None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":"), ensure_ascii=False),
+        to_microseconds(record.timestamp),
+        record.service_name,
+        record.span_name,
+    )
+
+
+def _score_record(row: tuple) -> ScoreRecord:
+    values = dict(zip(_SCORE_COLUMNS, row))
+    metadata_json = values.pop("metadata_json")
+    micros = values.pop("timestamp_us")
+    return ScoreRecord(
+        **values,
+        metadata=None if metadata_json is None else json.loads(metadata_json),
+        timestamp=from_microseconds(micros),
+    )
+
+
+def _metadata_row(record: MetadataRecord) -> tuple:
+    return (
+        record.trace_id or "",
+        record.memo_id,
+        record.index,
+        record.kind,
+        record.scope,
+        json.dumps(dict(record.values), separators=(",", ":"), ensure_ascii=False),
+        record.span_id,
+        to_microseconds(record.timestamp),
+        record.service_name,
+        record.span_name,
+    )
+
+
+def _metadata_record(row: tuple) -> MetadataRecord:
+    values = dict(zip(_METADATA_COLUMNS, row))
+    return MetadataRecord(
+        memo_id=values["memo_id"],
+        index=values["update_index"],
+        kind=values["kind"],
+        scope=values["scope"],
+        values=json.loads(values["values_json"]),
+        trace_id=values["trace_key"] or None,
+        span_id=values["span_id"],
+        timestamp=from_microseconds(values["timestamp_us"]),
+        service_name=values["service_name"],
+        span_name=values["span_name"],
+    )

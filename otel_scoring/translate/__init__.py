@@ -1,0 +1,39 @@
+"""The translator: trace data in any form it travels in → score and metadata records.
+
+Every function is pure (no I/O, except :func:`records_from_file` reading its file) and returns a
+:class:`Translation`. Scores are collapsed by id (the latest write wins) and sorted by timestamp;
+data that is not understood is skipped. Only input that is not trace data at all raises
+:class:`TranslationError`.
+
+Forms read: SDK ``ReadableSpan`` objects, OTLP protobuf, OTLP JSON (one request or JSON lines, hex
+or base64 ids, camelCase or snake_case keys), Jaeger (legacy ``/api/traces`` and ``/api/v3``) and
+Tempo (``/api/traces`` and ``/api/v2/traces``).
+"""
+
+from otel_scoring.translate._decode import GENAI_EVENT_SOURCE, OPENINFERENCE_SOURCE
+from otel_scoring.translate._expected import expected_record
+from otel_scoring.translate._readers import (
+    records_from_document,
+    records_from_file,
+    records_from_jaeger,
+    records_from_otlp_json,
+    records_from_otlp_proto,
+    records_from_spans,
+    records_from_tempo,
+)
+from otel_scoring.translate._translation import Translation, TranslationError
+
+__all__ = [
+    "GENAI_EVENT_SOURCE",
+    "OPENINFERENCE_SOURCE",
+    "Translation",
+    "TranslationError",
+    "expected_record",
+    "records_from_document",
+    "records_from_file",
+    "records_from_jaeger",
+    "records_from_otlp_json",
+    "records_from_otlp_proto",
+    "records_from_spans",
+    "records_from_tempo",
+]

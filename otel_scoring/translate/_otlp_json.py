@@ -1,0 +1,152 @@
+"""OTLP JSON → span views, in every spelling trace tools write it.
+
+* The OTLP/JSON encoding (Collector file exporter, SDK JSON, Jaeger ``/api/v3``): camelCase keys,
+  hex ids, enums as integers, 64-bit integers as strings.
+* protobuf's own JSON mapping (``json_format``): base64 ids, enums as names, and snake_case keys
+  when written with ``preserving_proto_field_name``.
+* Tempo: base64 ids and enum names, resource spans under ``batches``, and from older versions
+  ``instrumentationLibrarySpans`` in place of ``scopeSpans``.
+
+Only the fields the decoder needs are read; a field of the wrong type reads as absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+from otel_scoring.translate._span_view import (
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    EventView,
+    LinkView,
+    SpanView,
+    as_float,
+    as_int,
+    decode_base64,
+    first,
+    hex_id,
+    list_of_dicts,
+)
+
+_SERVICE_NAME = "service.name"
+RESOURCE_SPANS_KEYS = ("resourceSpans", "resource_spans")
+_SCOPE_SPANS_KEYS = ("scopeSpans", "scope_spans", "instrumentationLibrarySpans", "instrumentation_library_spans")
+
+
+def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...] = RESOURCE_SPANS_KEYS) -> Iterator[SpanView]:
+    """The spans of one request (``{"resourceSpans": [...]}``, or ``{"batches": [...]}`` for Tempo)."""
+    for resource_spans in list_of_dicts(document, *resource_spans_keys):
+        resource = resource_spans.get("resource")
+        service_name = attributes(resource.get("attributes")).get(_SERVICE_NAME) if isinstance(resource, Mapping) else None
+        if not isinstance(service_name, str):
+            service_name = None
+        groups: List[Mapping[str, Any]] = []
+        for key in _SCOPE_SPANS_KEYS:
+            groups.extend(list_of_dicts(resource_spans, key))
+        for group in groups:
+            for span in list_of_dicts(group, "spans"):
+                yield _span_view(span, service_name)
+
+
+def _span_view(span: Mapping[str, Any], service_name: Optional[str]) -> SpanView:
+    name = span.get("name")
+    return SpanView(
+        trace_id=hex_id(first(span, "traceId", "trace_id"), TRACE_ID_BYTES),
+        span_id=hex_id(first(span, "spanId", "span_id"), SPAN_ID_BYTES),
+        parent_span_id=hex_id(first(span, "parentSpanId", "parent_span_id"), SPAN_ID_BYTES),
+        name=name if isinstance(name, str) else "",
+        service_name=service_name,
+        start_time_unix_nano=as_int(first(span, "startTimeUnixNano", "start_time_unix_nano")) or 0,
+        attributes=attributes(span.get("attributes")),
+        events=_events(span.get("events")),
+        links=_links(span.get("links")),
+    )
+
+
+def _events(items: Any) -> List[EventView]:
+    events: List[EventView] = []
+    if not isinstance(items, list):
+        return events
+    for event in items:
+        if not isinstance(event, Mapping):
+            continue
+        name = event.get("name")
+        time_unix_nano = as_int(first(event, "timeUnixNano", "time_unix_nano"))
+        events.append((name if isinstance(name, str) else "", time_unix_nano or 0, attributes(event.get("attributes"))))
+    return events
+
+
+def _links(items: Any) -> List[LinkView]:
+    links: List[LinkView] = []
+    if not isinstance(items, list):
+        return links
+    for link in items:
+        if not isinstance(link, Mapping):
+            continue
+        trace_id = hex_id(first(link, "traceId", "trace_id"), TRACE_ID_BYTES)
+        span_id = hex_id(first(link, "spanId", "span_id"), SPAN_ID_BYTES)
+        if trace_id is not None and span_id is not None:
+            links.append((trace_id, span_id))
+    return links
+
+
+def attributes(items: Any) -> Dict[str, Any]:
+    """A list of ``{"key": ..., "value": AnyValue}`` as a dict; malformed entries are left out."""
+    decoded: Dict[str, Any] = {}
+    if not isinstance(items, list):
+        return decoded
+    for item in items:
+        if isinstance(item, Mapping):
+            key = item.get("key")
+            if isinstance(key, str):
+                try:
+                    decoded[key] = any_value(item.get("value"))
+                except RecursionError:  # arrays nested deeper than Python recurses: not ours, skip it
+                    continue
+    return decoded
+
+
+def any_value(value: Any) -> Any:
+    """An OTLP JSON ``AnyValue`` (``{"stringValue": ...}``, ``{"int_value": "7"}``, ...) as a plain value."""
+    if not isinstance(value, Mapping):
+        return None
+    for key, item in value.items():
+        decode = _ANY_VALUE_DECODERS.get(key)
+        if decode is not None:
+            return decode(item)
+    return None
+
+
+def _string(item: Any) -> Optional[str]:
+    return item if isinstance(item, str) else None
+
+
+def _bool(item: Any) -> Optional[bool]:
+    return item if isinstance(item, bool) else None
+
+
+def _array(item: Any) -> List[Any]:
+    values = item.get("values") if isinstance(item, Mapping) else None
+    return [any_value(value) for value in values] if isinstance(values, list) else []
+
+
+def _kvlist(item: Any) -> Dict[str, Any]:
+    return attributes(item.get("values")) if isinstance(item, Mapping) else {}
+
+
+_ANY_VALUE_DECODERS = {
+    "stringValue": _string,
+    "string_value": _string,
+    "boolValue": _bool,
+    "bool_value": _bool,
+    "intValue": as_int,
+    "int_value": as_int,
+    "doubleValue": as_float,
+    "double_value": as_float,
+    "bytesValue": decode_base64,
+    "bytes_value": decode_base64,
+    "arrayValue": _array,
+    "array_value": _array,
+    "kvlistValue": _kvlist,
+    "kvlist_value": _kvlist,
+}

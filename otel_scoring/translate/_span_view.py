@@ -1,0 +1,157 @@
+"""One neutral span shape that every input form is read into before decoding.
+
+Readers (SDK spans, OTLP protobuf, OTLP JSON, Jaeger, Tempo) differ only in how they find ids,
+names, times and typed values; once a span is a :class:`SpanView`, one decoder turns it into
+records. Ids are lowercase hex, times are nanoseconds since the epoch, attribute values are plain
+Python values (str, bool, int, float, bytes, lists and dicts of those).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+# (event name, time in nanoseconds since the epoch, attributes)
+EventView = Tuple[str, int, Mapping[str, Any]]
+# (trace id, span id) of a linked span
+LinkView = Tuple[str, str]
+
+TRACE_ID_BYTES = 16
+SPAN_ID_BYTES = 8
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+class SpanView:
+    """A span as the decoder sees it.
+
+    ``attributes`` holds at least the attributes the decoder reads (the carrier flag and
+    OpenInference annotations); a reader on a hot path may leave the others out. ``events`` may
+    likewise be limited to the events whose names the decoder knows.
+    """
+
+    __slots__ = ("trace_id", "span_id", "parent_span_id", "name", "service_name", "start_time_unix_nano", "attributes", "events", "links")
+
+    def __init__(
+        self,
+        *,
+        trace_id: Optional[str],
+        span_id: Optional[str],
+        name: str,
+        service_name: Optional[str] = None,
+        parent_span_id: Optional[str] = None,
+        start_time_unix_nano: int = 0,
+        attributes: Optional[Mapping[str, Any]] = None,
+        events: Sequence[EventView] = (),
+        links: Sequence[LinkView] = (),
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.name = name
+        self.service_name = service_name
+        self.start_time_unix_nano = start_time_unix_nano
+        self.attributes: Mapping[str, Any] = attributes if attributes is not None else {}
+        self.events: Sequence[EventView] = events
+        self.links: Sequence[LinkView] = links
+
+    def __repr__(self) -> str:
+        return f"SpanView(name={self.name!r}, trace_id={self.trace_id!r}, span_id={self.span_id!r}, events={len(self.events)})"
+
+
+def hex_id(value: Any, size: int) -> Optional[str]:
+    """An id of ``size`` bytes as lowercase hex, from hex text, base64 text or raw bytes.
+
+    JSON writers disagree: OTLP JSON (the Collector, Jaeger) writes hex, protobuf's own JSON mapping
+    and Tempo write base64. The two never collide in length (hex is ``2 * size`` characters, base64
+    ``4 * ceil(size / 3)``), so the length says which it is. All-zero and malformed ids are None.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+    elif isinstance(value, str) and value:
+        if len(value) == 2 * size and _HEX_DIGITS.issuperset(value):
+            text = value.lower()
+            return None if text.count("0") == len(text) else text
+        raw = _base64(value)
+        if raw is None:
+            return None
+    else:
+        return None
+    if len(raw) != size or not any(raw):
+        return None
+    return raw.hex()
+
+
+def padded_hex_id(value: Any, size: int) -> Optional[str]:
+    """A hex id that may have lost its leading zeros (Jaeger writes 64-bit trace ids as 16 digits)."""
+    if not isinstance(value, str) or not value or len(value) > 2 * size or not _HEX_DIGITS.issuperset(value):
+        return None
+    text = value.lower().rjust(2 * size, "0")
+    return None if text.count("0") == len(text) else text
+
+
+def _base64(text: str) -> Optional[bytes]:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        return base64.urlsafe_b64decode(text)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_base64(text: Any) -> Optional[bytes]:
+    """Bytes from a base64 string (protobuf's JSON mapping of ``bytes``); None when it is not one."""
+    return _base64(text) if isinstance(text, str) else None
+
+
+def as_int(value: Any) -> Optional[int]:
+    """A 64-bit integer that JSON carried as a number or, to survive JavaScript, as a string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value, 10)
+        except ValueError:
+            return None
+    return None
+
+
+def as_float(value: Any) -> Optional[float]:
+    """A double that JSON carried as a number, or as ``"NaN"``/``"Infinity"`` strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def list_of_dicts(container: Any, *keys: str) -> List[Mapping[str, Any]]:
+    """The dicts in the first list found under any of ``keys``; wrong shapes read as empty."""
+    if not isinstance(container, Mapping):
+        return []
+    for key in keys:
+        items = container.get(key)
+        if isinstance(items, list):
+            return [item for item in items if isinstance(item, Mapping)]
+    return []
+
+
+def first(container: Mapping[str, Any], *keys: str) -> Any:
+    """The value of the first of ``keys`` present (camelCase or snake_case spellings of a field)."""
+    for key in keys:
+        value = container.get(key)
+        if value is not None:
+            return value
+    return None

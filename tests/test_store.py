@@ -1,0 +1,227 @@
+"""The SQLite score store: upserts, filters, stats, persistence and concurrent writers, on real files."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from otel_scoring.records import MetadataRecord, ScoreRecord
+from otel_scoring.store import ScoreStore
+from otel_scoring.translate import Translation
+
+T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=timezone.utc)
+TRACE_A = "0af7651916cd43dd8448eb211c80319c"
+TRACE_B = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def score(score_id: str, name: str = "helpfulness", value: float | None = 0.5, *, at: datetime = T0, **changes) -> ScoreRecord:
+    record = ScoreRecord(
+        id=score_id,
+        name=name,
+        value=value,
+        string_value=None,
+        data_type="NUMERIC",
+        scope="trace",
+        trace_id=TRACE_A,
+        observation_id=None,
+        session_id=None,
+        dataset_run_id=None,
+        source="API",
+        comment=None,
+        config_id=None,
+        metadata=None,
+        timestamp=at,
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def update(memo_id: str, index: int = 0, *, trace_id: str | None = TRACE_A, values=None, at: datetime = T0) -> MetadataRecord:
+    return MetadataRecord(
+        memo_id=memo_id,
+        index=index,
+        kind="billing",
+        scope="run",
+        values=values if values is not None else {"paymentId": "pi_1"},
+        trace_id=trace_id,
+        span_id=None,
+        timestamp=at,
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ScoreStore(tmp_path / "scores.db") as opened:
+        yield opened
+
+
+def test_every_field_of_a_score_survives_the_round_trip(store):
+    """A stored score reads back equal, field for field: JSON metadata, microseconds, nulls and all."""
+    full = score(
+        "s1",
+        value=0.875,
+        string_value="good",
+        data_type="CATEGORICAL",
+        scope="span",
+        observation_id="00f067aa0ba902b7",
+        session_id="session-9",
+        dataset_run_id="run-3",
+        source="EVAL",
+        comment="über gut",
+        config_id="cfg-1",
+        metadata={"reviewer": "ana", "tags": ["a", 1, 2.5, None, True]},
+        service_name="support-bot",
+        span_name="call-model",
+    )
+    sparse = score("s2", value=None, trace_id=None, scope="session", session_id="session-9")
+    assert store.add(Translation(scores=[full, sparse])) == 2
+    assert store.scores() == [full, sparse]
+
+
+def test_a_newer_write_of_a_score_id_replaces_the_older_one(store):
+    """Writing a score id again with a later timestamp updates it; the count of rows written says so."""
+    store.add(Translation(scores=[score("s1", value=0.2)]))
+    written = store.add(Translation(scores=[score("s1", value=0.9, at=T0 + timedelta(seconds=5), comment="re-graded")]))
+    assert written == 1
+    [stored] = store.scores()
+    assert (stored.value, stored.comment) == (0.9, "re-graded")
+
+
+def test_an_older_write_arriving_late_does_not_undo_an_update(store):
+    """A retried export carrying an earlier version of a score leaves the newer version in place."""
+    store.add(Translation(scores=[score("s1", value=0.9, at=T0 + timedelta(seconds=5))]))
+    assert store.add(Translation(scores=[score("s1", value=0.2)])) == 0
+    assert [s.value for s in store.scores()] == [0.9]
+
+
+def test_metadata_is_kept_per_run_even_when_runs_share_a_memo_id(store):
+    """The same memo id in two runs is two updates; re-sending one update keeps one copy of it."""
+    first = update("record-payment-info", trace_id=TRACE_A, values={"paymentId": "pi_1"})
+    second = update("record-payment-info", trace_id=TRACE_B, values={"paymentId": "pi_2"})
+    assert store.add(Translation(metadata=[first, second])) == 2
+    store.add(Translation(metadata=[first]))
+    assert store.metadata() == [first, second]
+    assert store.metadata(trace_id=TRACE_B) == [second]
+
+
+def test_batched_updates_are_told_apart_by_index(store):
+    """Updates of one batch share a memo id and are all stored, in index order."""
+    batch = [update("run-status", 0, values={"phase": "started"}), update("run-status", 1, values={"region": "eu"})]
+    store.add(Translation(metadata=batch))
+    assert [(m.id, dict(m.values)) for m in store.metadata()] == [("run-status/0", {"phase": "started"}), ("run-status/1", {"region": "eu"})]
+
+
+def test_scores_filter_by_name_trace_session_and_time(store):
+    """Each filter narrows the list and filters combine; results come oldest first."""
+    records = [
+        score("a", "helpfulness", at=T0),
+        score("b", "helpfulness", at=T0 + timedelta(hours=2), trace_id=TRACE_B),
+        score("c", "toxicity", at=T0 + timedelta(hours=1), session_id="s-1"),
+        score("d", "toxicity", at=T0 + timedelta(hours=3), trace_id=TRACE_B, session_id="s-1"),
+    ]
+    store.add(Translation(scores=list(reversed(records))))
+    ids = lambda found: [s.id for s in found]  # noqa: E731
+    assert ids(store.scores()) == ["a", "c", "b", "d"]
+    assert ids(store.scores(name="toxicity")) == ["c", "d"]
+    assert ids(store.scores(trace_id=TRACE_B.upper())) == ["b", "d"]
+    assert ids(store.scores(session_id="s-1")) == ["c", "d"]
+    assert ids(store.scores(since=T0 + timedelta(hours=1, minutes=30))) == ["b", "d"]
+    assert ids(store.scores(name="toxicity", trace_id=TRACE_B)) == ["d"]
+    assert ids(store.scores(limit=2)) == ["a", "c"]
+    assert store.scores(name="no-such-score") == []
+
+
+def test_stats_summarise_each_name_per_time_bucket(store):
+    """Count, mean, min, max, p50 and p90 are computed per name and hour, oldest bucket first."""
+    hour = T0.replace(minute=0, second=0, microsecond=0)
+    values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    store.add(Translation(scores=[score(f"h{i}", value=v, at=hour + timedelta(minutes=i)) for i, v in enumerate(values)]))
+    store.add(Translation(scores=[score("next", value=2.0, at=hour + timedelta(hours=1, minutes=5))]))
+    store.add(Translation(scores=[score("other", "toxicity", value=0.0, at=hour)]))
+    rows = store.stats()
+    assert [(r["name"], r["bucket_start"], r["count"]) for r in rows] == [
+        ("helpfulness", hour, 10),
+        ("helpfulness", hour + timedelta(hours=1), 1),
+        ("toxicity", hour, 1),
+    ]
+    first = rows[0]
+    assert first["mean"] == pytest.approx(0.55)
+    assert (first["min"], first["max"]) == (0.1, 1.0)
+    assert first["p50"] == pytest.approx(0.55)
+    assert first["p90"] == pytest.approx(0.91)
+    assert rows[1]["p50"] == rows[1]["p90"] == 2.0
+
+
+def test_stats_filter_by_name_and_take_any_bucket_size(store):
+    """A day-sized bucket gathers a day's scores; a name filter leaves other names out."""
+    store.add(Translation(scores=[score(f"s{i}", value=float(i), at=T0 + timedelta(hours=i)) for i in range(5)]))
+    store.add(Translation(scores=[score("t", "toxicity", value=1.0)]))
+    [row] = store.stats(name="helpfulness", bucket_seconds=86_400)
+    assert (row["count"], row["min"], row["max"], row["bucket_start"]) == (5, 0.0, 4.0, T0.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+def test_stats_of_scores_without_numbers_count_them_and_leave_figures_empty(store):
+    """Categorical scores with no numeric value are counted; mean and percentiles are None."""
+    store.add(Translation(scores=[score(f"c{i}", "tone", value=None, string_value="friendly", data_type="CATEGORICAL") for i in range(3)]))
+    [row] = store.stats()
+    assert row["count"] == 3
+    assert [row[k] for k in ("mean", "min", "max", "p50", "p90")] == [None] * 5
+
+
+def test_stats_reject_a_bucket_that_is_not_positive(store):
+    """A zero or negative bucket is a programmer error and raises ValueError."""
+    with pytest.raises(ValueError):
+        store.stats(bucket_seconds=0)
+
+
+def test_records_persist_in_the_file_and_another_connection_reads_them(tmp_path):
+    """A second store on the same file (the CLI beside a running receiver) sees what the first wrote."""
+    path = tmp_path / "scores.db"
+    writer = ScoreStore(path)
+    reader = ScoreStore(path)
+    try:
+        writer.add(Translation(scores=[score("s1")], metadata=[update("m")]))
+        assert [s.id for s in reader.scores()] == ["s1"]
+    finally:
+        writer.close()
+        reader.close()
+    with ScoreStore(path) as reopened:
+        assert [s.id for s in reopened.scores()] == ["s1"]
+        assert [m.id for m in reopened.metadata()] == ["m/0"]
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    """Eight threads adding at once (as the receiver's request threads do) store every score."""
+    with ScoreStore(tmp_path / "scores.db") as store:
+
+        def write(worker: int) -> None:
+            for n in range(25):
+                store.add(Translation(scores=[score(f"w{worker}-{n}", at=T0 + timedelta(microseconds=n))]))
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert store.count_scores() == 200
+
+
+def test_close_is_idempotent_and_later_use_fails_loudly(tmp_path):
+    """Closing twice is harmless; reading a closed store raises instead of returning nothing."""
+    store = ScoreStore(tmp_path / "scores.db")
+    store.close()
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.scores()
+
+
+def test_an_in_memory_store_is_one_database_across_threads():
+    """ScoreStore(':memory:') written from one thread is read from another."""
+    with ScoreStore(":memory:") as store:
+        thread = threading.Thread(target=store.add, args=(Translation(scores=[score("s1")]),))
+        thread.start()
+        thread.join(timeout=10)
+        assert [s.id for s in store.scores()] == ["s1"]
