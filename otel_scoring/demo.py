@@ -25,7 +25,7 @@ from otel_scoring import _formatting
 from otel_scoring._api import create_score, score_current_span, score_current_trace
 from otel_scoring.configs import ScoreConfig, ScoreConfigRegistry
 from otel_scoring.configuration import configure
-from otel_scoring.metadata import metadata
+from otel_scoring import metadata
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.schema import format_trace_id
 from otel_scoring.store import ScoreStore

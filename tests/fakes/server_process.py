@@ -9,6 +9,7 @@ teardown. A venv that is not installed skips the tests outside CI and fails them
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -68,8 +69,15 @@ class ServerProcess:
 
     def __enter__(self) -> "ServerProcess":
         with open(self.log_path, "wb") as log:
+            # Its own process group, so teardown also ends the workers it starts (MLflow runs uvicorn).
             self._process = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         try:
             self._wait_healthy()
@@ -99,12 +107,20 @@ class ServerProcess:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
+        self._signal_group(process, signal.SIGTERM)
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+            pass
+        self._signal_group(process, signal.SIGKILL)  # whatever of the group is left
+        process.wait(10)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen, signum: int) -> None:
+        try:
+            os.killpg(process.pid, signum)  # the group started with the process: same id
+        except ProcessLookupError:
+            pass
 
     def log_tail(self, lines: int = 40) -> str:
         try:
