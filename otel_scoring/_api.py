@@ -111,19 +111,19 @@ def create_score(
 
 
 def _score_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
-    subject = _subject(name)
+    # The subject names the score in warnings only, so it is formatted on those paths alone.
     span = trace.get_current_span()
     span_context = span.get_span_context()
     processor = _registry.for_target(span_context.trace_id, span_context.span_id)
     try:
         if not span_context.is_valid:
-            raise ScoreValidationError(subject, "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
+            raise ScoreValidationError(_subject(name), "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
         if not span_context.trace_flags.sampled:
             # A sampled-out trace is dropped whole; an ended but sampled span still gets a carrier.
-            _logger.debug("%s not recorded: the active span is not sampled", subject)
+            _logger.debug("%s not recorded: the active span is not sampled", _subject(name))
             return
         if processor is None:  # looked up once above; only this rare path looks again (and warns)
-            processor = find_processor(subject, span_context.trace_id, span_context.span_id)
+            processor = find_processor(_subject(name), span_context.trace_id, span_context.span_id)
             if processor is None:
                 return
         score = build_score(

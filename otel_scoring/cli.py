@@ -3,6 +3,7 @@
 ::
 
     otel-scoring serve [--grpc-port 4317] [--http-port 4318] [--host 127.0.0.1] [--db PATH]
+                       [--token T] [--tls-cert PEM --tls-key PEM] [--max-connections 32] [--request-timeout 30s]
     otel-scoring scores [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json|csv]
     otel-scoring stats [--name N] [--bucket 1h] [--since 1d] [--format table|json]
     otel-scoring translate FILE... [--format json|table]
@@ -28,7 +29,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from otel_scoring import _formatting
 from otel_scoring._settings import resolve_str
-from otel_scoring.environment_variables import OTEL_SCORING_DB
+from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
 DEFAULT_DB_PATH = "otel-scoring.db"
 
@@ -88,7 +89,14 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from otel_scoring.receiver import DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_HTTP_PORT, DEFAULT_MAX_BODY_BYTES
+    from otel_scoring.receiver import (
+        DEFAULT_GRPC_PORT,
+        DEFAULT_HOST,
+        DEFAULT_HTTP_PORT,
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_MAX_CONNECTIONS,
+        DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    )
 
     parser = argparse.ArgumentParser(prog="otel-scoring", description="Evaluation scores and run metadata as OpenTelemetry data.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what otel-scoring does to stderr")
@@ -100,8 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=_port, default=DEFAULT_GRPC_PORT, help=f"OTLP/gRPC port (default {DEFAULT_GRPC_PORT}; 0 picks a free port)")
     serve.add_argument("--http-port", type=_port, default=DEFAULT_HTTP_PORT, help=f"OTLP/HTTP port (default {DEFAULT_HTTP_PORT}; 0 picks a free port)")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    serve.add_argument("--allow-non-loopback", action="store_true", help="allow a --host other machines can reach (there is no authentication)")
+    serve.add_argument("--allow-non-loopback", action="store_true", help="allow a --host other machines can reach (use --token and --tls-cert there)")
     serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, help=f"largest export accepted, compressed or not (default {DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--token", help=f"require Authorization: Bearer TOKEN on every export (default: ${OTEL_SCORING_RECEIVER_TOKEN}, which keeps it out of the process list)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve OTLP/gRPC and OTLP/HTTP over TLS with this certificate chain (with --tls-key)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    serve.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS, help=f"HTTP connections and gRPC calls served at once; more are refused, to be retried (default {DEFAULT_MAX_CONNECTIONS})")
+    serve.add_argument("--request-timeout", type=parse_duration, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
     serve.set_defaults(run=_serve)
 
@@ -183,7 +196,9 @@ def _serve(args: argparse.Namespace) -> int:
     from otel_scoring.receiver import OTLPReceiver, is_loopback
 
     if not is_loopback(args.host) and not args.allow_non_loopback:
-        raise _CommandError(f"--host {args.host} is reachable from other machines and the receiver has no authentication; add --allow-non-loopback to listen there anyway")
+        raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token and --tls-cert)")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise _CommandError("--tls-cert and --tls-key go together")
     path = resolve_db_path(args.db)
     stop = threading.Event()
     # Signals are caught before the servers start, so a SIGTERM during startup still stops cleanly.
@@ -196,6 +211,11 @@ def _serve(args: argparse.Namespace) -> int:
                 http_port=args.http_port,
                 max_body_bytes=args.max_body_bytes,
                 allow_non_loopback=args.allow_non_loopback,
+                token=args.token,
+                tls_cert_file=args.tls_cert,
+                tls_key_file=args.tls_key,
+                max_connections=args.max_connections,
+                request_timeout_seconds=args.request_timeout.total_seconds(),
             )
             receiver.start()
         except (ValueError, OSError) as error:
@@ -203,6 +223,8 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             _say(f"receiving OTLP/gRPC on {receiver.grpc_endpoint}")
             _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
+            if receiver.core.requires_token:
+                _say("every export must carry Authorization: Bearer <token>")
             _say(f"storing scores in {path if path == ':memory:' else os.path.abspath(path)} (Ctrl+C to stop)")
             while not stop.wait(0.5):
                 pass

@@ -26,6 +26,14 @@ OTEL_SCORING_DB = "OTEL_SCORING_DB"
 """Path of the SQLite score store the ``otel-scoring`` CLI writes and reads (default
 ``./otel-scoring.db``)."""
 
+OTEL_SCORING_RECEIVER_TOKEN = "OTEL_SCORING_RECEIVER_TOKEN"
+"""Bearer token the embedded OTLP receiver (``otel-scoring serve``, ``OTLPReceiver``) requires of
+every export, as ``Authorization: Bearer <token>``. Unset: no authentication."""
+
+OTEL_SCORING_REDACT_KEYS = "OTEL_SCORING_REDACT_KEYS"
+"""Comma-separated glob patterns (``*password*,card_*``) of metadata keys whose values
+``ScoringSpanProcessor`` replaces with ``"[REDACTED]"`` before they reach a span."""
+
 # --- Forwarding to other tools (otel_scoring.forward) -------------------------------------------
 OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS = "OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS"
 """``true`` sends each score's ``config_id`` to Langfuse as ``configId``. Only for score configs

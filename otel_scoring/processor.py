@@ -36,6 +36,7 @@ from otel_scoring.environment_variables import (
 )
 from otel_scoring.errors import ScoreValidationError
 from otel_scoring.model import MetadataUpdate, Score, Scope
+from otel_scoring.redaction import RedactHook, RedactKeys, Redactor
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -59,6 +60,11 @@ class ScoringSpanProcessor(SpanProcessor):
             (``OTEL_SCORING_STRICT``, default false).
         max_tracked_spans: how many open spans, open local roots and recently ended spans it
             remembers, each (``OTEL_SCORING_MAX_TRACKED_SPANS``, default 10 000).
+        redact_keys: metadata keys whose values are recorded as ``"[REDACTED]"``: glob strings
+            (``"*password*"``, ``"card_*"``; whole key, any case) or compiled regexes
+            (``OTEL_SCORING_REDACT_KEYS``, comma-separated globs). See :mod:`otel_scoring.redaction`.
+        redact: a ``(key, value) -> value`` hook applied to every other metadata key; a failing
+            hook masks that value and warns.
     """
 
     def __init__(
@@ -68,12 +74,16 @@ class ScoringSpanProcessor(SpanProcessor):
         score_configs: Union[ScoreConfigRegistry, str, None] = None,
         strict: Optional[bool] = None,
         max_tracked_spans: Optional[int] = None,
+        redact_keys: Optional[RedactKeys] = None,
+        redact: Optional[RedactHook] = None,
     ) -> None:
         self._tracer_provider = tracer_provider
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
         self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
         self.strict = resolve_bool(strict, OTEL_SCORING_STRICT, False)
+        # None unless configured: recording then costs one comparison, and spans nothing at all.
+        self._redactor = Redactor.from_settings(redact_keys, redact)
         limit = resolve_int(max_tracked_spans, OTEL_SCORING_MAX_TRACKED_SPANS, DEFAULT_MAX_TRACKED_SPANS)
         self._open_spans: BoundedMap[int, Span] = BoundedMap(limit)  # span id -> open span
         self._open_roots: BoundedMap[int, Span] = BoundedMap(limit)  # trace id -> open local root
@@ -152,6 +162,8 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def record_score(self, score: Score, current: Optional[Span] = None) -> None:
         """Write ``score`` on its target if that is open here, else on a carrier span."""
+        if self._redactor is not None and score.metadata_json is not None:
+            score = self._redactor.score(score)
         target = self._open_target(score.scope, score.trace_id, score.span_id, current)
         if target is not None and self._write(target, score):
             return
@@ -167,6 +179,8 @@ class ScoringSpanProcessor(SpanProcessor):
             _logger.debug("metadata update %r already recorded in this trace; skipped", first.memo_id)
             return
         self._memos.put(memo_key, True)
+        if self._redactor is not None:
+            updates = self._redactor.updates(updates)
         scope = Scope.TRACE if first.scope.value == "run" else Scope.SPAN
         target = self._open_target(scope, first.trace_id, first.span_id, current)
         if target is not None and self._write(target, updates):
@@ -209,8 +223,8 @@ class ScoringSpanProcessor(SpanProcessor):
             max_attributes = limits.max_span_attributes
             if max_attributes is not None:
                 present = span.attributes
-                new_keys = sum(1 for key in summary if key not in present)
-                if len(present) + new_keys > max_attributes:
+                # Count the keys that are new only when the span is near its limit.
+                if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
                     _logger.warning(
                         "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
                         span.name,

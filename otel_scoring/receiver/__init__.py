@@ -10,22 +10,28 @@
         scores = receiver.wait_for_scores(3, timeout=10.0)
 
 Both servers run on daemon threads and stop within a bounded time. The receiver listens on
-loopback unless told otherwise: it has no authentication, so anyone who can reach it can write
-scores.
+loopback unless told otherwise. Without a ``token`` anyone who can reach it can write scores; with
+one, every export must carry ``Authorization: Bearer <token>``. ``tls_cert_file`` and
+``tls_key_file`` serve both transports over TLS. What it does with hostile input (limits, timeouts,
+refusals) is listed in ``docs/reliability.md``, "Untrusted input and security".
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable, List, Optional, Type
+from typing import Any, Callable, List, Optional, Type, Union
 
+from otel_scoring._settings import resolve_str
+from otel_scoring.environment_variables import OTEL_SCORING_RECEIVER_TOKEN
 from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, TRACES_PATH, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._grpc import GRPCReceiverServer
-from otel_scoring.receiver._http import HTTPReceiverThread
+from otel_scoring.receiver._http import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_SECONDS, HTTPReceiverThread
+from otel_scoring.receiver._tls import server_tls
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.store import ScoreStore
 
@@ -34,6 +40,8 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_HTTP_PORT",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_REQUEST_TIMEOUT_SECONDS",
     "OTLPReceiver",
     "ReceiverCore",
     "Reply",
@@ -67,12 +75,23 @@ class OTLPReceiver:
             ``count_scores``, ``count_metadata``, ``scores`` and ``metadata``).
         host: the address both servers bind; loopback unless ``allow_non_loopback``.
         grpc_port, http_port: ports to bind; 0 picks a free one (read it back from the properties).
-        max_body_bytes: the largest export accepted, compressed or not (default 16 MiB).
+        max_body_bytes: the largest export accepted, compressed or not (default 16 MiB); also
+            gRPC's ``grpc.max_receive_message_length``.
         allow_non_loopback: permit a ``host`` other machines can reach (logged as a warning).
         shutdown_timeout_seconds: how long :meth:`stop` waits for exports in flight.
+        token: a bearer token every export must present (``Authorization: Bearer <token>`` as an
+            HTTP header or gRPC metadata); else ``OTEL_SCORING_RECEIVER_TOKEN``; unset or ``""``:
+            no authentication.
+        tls_cert_file, tls_key_file: a PEM certificate chain and its key, to serve both transports
+            over TLS (both or neither).
+        max_connections: OTLP/HTTP connections served at once (more are answered 503) and gRPC
+            calls in progress at once (more get ``RESOURCE_EXHAUSTED``); default 32.
+        request_timeout_seconds: how long an OTLP/HTTP request may take to arrive, headers and
+            body, before its connection is closed (default 30 s).
 
-    Programmer errors (a non-loopback host without ``allow_non_loopback``, a bad limit) raise
-    ``ValueError`` here; a port that cannot be bound raises ``OSError`` from :meth:`start`.
+    Programmer errors (a non-loopback host without ``allow_non_loopback``, a bad limit or token,
+    half a TLS pair) raise ``ValueError`` here, and TLS files that cannot be read or loaded raise
+    ``OSError`` here; a port that cannot be bound raises ``OSError`` from :meth:`start`.
     """
 
     def __init__(
@@ -85,18 +104,38 @@ class OTLPReceiver:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         allow_non_loopback: bool = False,
         shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+        token: Optional[str] = None,
+        tls_cert_file: Union[str, "os.PathLike[str]", None] = None,
+        tls_key_file: Union[str, "os.PathLike[str]", None] = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         for port in (grpc_port, http_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
                 raise ValueError(f"a port must be an integer from 0 to 65535, got {port!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+        if isinstance(request_timeout_seconds, bool) or not isinstance(request_timeout_seconds, (int, float)) or not request_timeout_seconds > 0:
+            raise ValueError(f"request_timeout_seconds must be a positive number, got {request_timeout_seconds!r}")
+        if (tls_cert_file is None) != (tls_key_file is None):
+            raise ValueError("TLS needs both tls_cert_file and tls_key_file")
+        resolved_token = resolve_str(token, OTEL_SCORING_RECEIVER_TOKEN) or None
+        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token)
+        self._tls = None if tls_cert_file is None or tls_key_file is None else server_tls(tls_cert_file, tls_key_file)
         if not is_loopback(host):
             if not allow_non_loopback:
                 raise ValueError(f"host {host!r} is not a loopback address; pass allow_non_loopback=True to receive from other machines")
-            _logger.warning("The OTLP receiver listens on %s, which is reachable from other machines and has no authentication.", host)
+            if resolved_token is None:
+                _logger.warning("The OTLP receiver listens on %s, which is reachable from other machines and has no authentication: anyone who can reach it can write scores.", host)
+            elif self._tls is None:
+                _logger.warning("The OTLP receiver listens on %s, which is reachable from other machines, without TLS: its bearer token travels in clear text.", host)
+            else:
+                _logger.warning("The OTLP receiver listens on %s, which is reachable from other machines (bearer token and TLS required).", host)
         self.store = store
         self.host = host
         self.shutdown_timeout_seconds = shutdown_timeout_seconds
-        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes)
+        self.max_connections = max_connections
+        self.request_timeout_seconds = float(request_timeout_seconds)
         self._requested_ports = (grpc_port, http_port)
         self._stored = threading.Condition()
         self._grpc: Optional[GRPCReceiverServer] = None
@@ -114,9 +153,17 @@ class OTLPReceiver:
             if self._grpc is not None:
                 return self
             grpc_port, http_port = self._requested_ports
-            grpc_server = GRPCReceiverServer(self.core, self.host, grpc_port)
+            ssl_context, credentials = self._tls if self._tls is not None else (None, None)
+            grpc_server = GRPCReceiverServer(self.core, self.host, grpc_port, max_concurrent_rpcs=self.max_connections, credentials=credentials)
             try:
-                http_server = HTTPReceiverThread(self.core, self.host, http_port)
+                http_server = HTTPReceiverThread(
+                    self.core,
+                    self.host,
+                    http_port,
+                    max_connections=self.max_connections,
+                    request_timeout_seconds=self.request_timeout_seconds,
+                    ssl_context=ssl_context,
+                )
             except BaseException:
                 grpc_server.stop(0)
                 raise
@@ -160,14 +207,19 @@ class OTLPReceiver:
         return self._require(self._http).port
 
     @property
+    def tls(self) -> bool:
+        """True when both transports are served over TLS."""
+        return self._tls is not None
+
+    @property
     def grpc_endpoint(self) -> str:
-        """``host:port`` for an OTLP/gRPC exporter (insecure)."""
+        """``host:port`` for an OTLP/gRPC exporter (``insecure=True`` unless :attr:`tls`)."""
         return f"{self._url_host}:{self.grpc_port}"
 
     @property
     def http_endpoint(self) -> str:
-        """``http://host:port``; exports go to ``POST`` :attr:`traces_url`."""
-        return f"http://{self._url_host}:{self.http_port}"
+        """``http://host:port`` (``https://`` with TLS); exports go to ``POST`` :attr:`traces_url`."""
+        return f"{'https' if self.tls else 'http'}://{self._url_host}:{self.http_port}"
 
     @property
     def traces_url(self) -> str:

@@ -2,8 +2,8 @@
 
 The HTTP and gRPC adapters describe each request as a :class:`RequestHead` and hand over its body;
 :meth:`ReceiverCore.refuse` is the one gate every request passes (method, path, content type,
-encoding, size — and whatever later checks a request must clear), and :meth:`ReceiverCore.handle`
-decodes, drops spans it cannot read, translates, stores and builds the OTLP reply in the caller's
+encoding, size, bearer token), and :meth:`ReceiverCore.handle` decodes, drops spans it cannot read,
+translates, bounds each record (:mod:`._limits`), stores and builds the OTLP reply in the caller's
 encoding. A refusal is an explicit :class:`Reply` with an HTTP status; the gRPC adapter maps it to a
 status code with :data:`GRPC_STATUS_NAMES`.
 """
@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hmac
 import json
 import logging
+import re
 import threading
 import time
 import zlib
@@ -29,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otel_scoring.receiver._limits import bounded
 from otel_scoring.translate import Translation, TranslationError, records_from_otlp_json, records_from_otlp_proto
 
 _logger = logging.getLogger(__name__)
@@ -46,15 +49,25 @@ GRPC = "grpc"
 _STATUS_CODES: Dict[int, Tuple[int, str]] = {
     200: (code_pb2.OK, "OK"),
     400: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    401: (code_pb2.UNAUTHENTICATED, "UNAUTHENTICATED"),
     404: (code_pb2.NOT_FOUND, "UNIMPLEMENTED"),
     405: (code_pb2.UNIMPLEMENTED, "UNIMPLEMENTED"),
+    408: (code_pb2.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
     411: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     413: (code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
+    414: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     415: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    431: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     500: (code_pb2.INTERNAL, "INTERNAL"),
+    501: (code_pb2.UNIMPLEMENTED, "UNIMPLEMENTED"),
     503: (code_pb2.UNAVAILABLE, "UNAVAILABLE"),
+    505: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
 }
 GRPC_STATUS_NAMES: Dict[int, str] = {status: names[1] for status, names in _STATUS_CODES.items()}
+
+# RFC 6750's token68: what a bearer token may hold, so both transports compare the same bytes.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_BEARER_CHALLENGE = 'Bearer realm="otel-scoring"'
 
 _DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _IDENTITY = ("", "identity")
@@ -111,9 +124,10 @@ class Reply:
     status: int
     content_type: str
     body: bytes
-    message: str = ""  # the error, or what partial success rejected
+    message: str = ""  # the error, or what partial success rejected or dropped
     rows_written: int = 0
     rejected_spans: int = 0
+    headers: Tuple[Tuple[str, str], ...] = ()  # extra HTTP headers (WWW-Authenticate, Retry-After)
 
     @property
     def ok(self) -> bool:
@@ -138,16 +152,26 @@ class ReceiverCore:
         sink: called with each request's ``Translation``; the receiver passes one that writes the
             store. An exception from it answers 503 (retryable) and is logged.
         max_body_bytes: the largest body accepted, before and after decompression.
+        token: when set, every request must carry ``Authorization: Bearer <token>`` (HTTP header
+            or gRPC metadata), compared in constant time; others are answered 401 /
+            ``UNAUTHENTICATED`` before anything else is looked at.
     """
 
-    def __init__(self, sink: Sink, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, sink: Sink, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, token: Optional[str] = None) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
+        if token is not None and (not isinstance(token, str) or not _BEARER_TOKEN.fullmatch(token)):
+            raise ValueError("the receiver token must be a non-empty string of letters, digits and -._~+/ (optionally ending in =)")
         self.max_body_bytes = max_body_bytes
+        self._token = None if token is None else token.encode("ascii")
         self._sink = sink
         self._in_flight = 0
         self._closing = False
         self._idle = threading.Condition()
+
+    @property
+    def requires_token(self) -> bool:
+        return self._token is not None
 
     # --- The gate -----------------------------------------------------------------------------------
 
@@ -156,6 +180,8 @@ class ReceiverCore:
         it before reading one, so an oversized body is never read."""
         if self._closing:
             return self._error(503, "the receiver is shutting down", None)
+        if self._token is not None and not self._authorized(head.headers.get("authorization")):
+            return self._unauthorized(head)
         if head.transport == HTTP:
             if head.path != TRACES_PATH:
                 return self._error(404, f"no such endpoint {head.path!r}; OTLP traces go to POST {TRACES_PATH}", None)
@@ -171,6 +197,20 @@ class ReceiverCore:
         if head.content_length > self.max_body_bytes:
             return self._error(413, f"the body is {head.content_length} bytes; the limit is {self.max_body_bytes}", encoding)
         return None
+
+    def _authorized(self, authorization: Optional[str]) -> bool:
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        presented = credentials.strip().encode("utf-8", "surrogateescape")
+        # compare_digest takes as long whatever the bytes, so timing does not reveal the token.
+        matches = hmac.compare_digest(presented, self._token or b"")
+        return scheme.lower() == "bearer" and matches
+
+    def _unauthorized(self, head: RequestHead) -> Reply:
+        presented = "authorization" in head.headers
+        _logger.info("Refused an OTLP %s export: %s bearer token", head.transport, "wrong" if presented else "no")
+        challenge = _BEARER_CHALLENGE + (', error="invalid_token"' if presented else "")
+        reply = self._error(401, "a valid bearer token is required (Authorization: Bearer <token>)", head.encoding)
+        return Reply(reply.status, reply.content_type, reply.body, reply.message, headers=(("WWW-Authenticate", challenge),))
 
     # --- Handling -----------------------------------------------------------------------------------
 
@@ -195,6 +235,7 @@ class ReceiverCore:
                 raise _Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
             raw = self._decompress(body, head.content_encoding)
             translation, rejected, reason = self._translate(raw, encoding)
+            translation, dropped, truncated = bounded(translation)
         except _Refused as refused:
             _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
             return self._error(refused.status, refused.message, encoding)
@@ -209,7 +250,13 @@ class ReceiverCore:
         rows = written if isinstance(written, int) and not isinstance(written, bool) else 0
         if rejected:
             _logger.info("Rejected %d span(s) of an OTLP %s export: %s", rejected, head.transport, reason)
-        return self._success(encoding, rejected, reason, rows)
+        if truncated:
+            _logger.info("Shortened overlong text of %d record(s) of an OTLP %s export", truncated, head.transport)
+        notes = [reason] if rejected else []
+        if dropped:
+            notes.append(f"{dropped} score or metadata record(s) over the receiver's per-record limits were dropped")
+            _logger.info("Dropped %d record(s) of an OTLP %s export: over the per-record limits", dropped, head.transport)
+        return self._success(encoding, rejected, "; ".join(notes), rows)
 
     def _decompress(self, body: bytes, content_encoding: str) -> bytes:
         """The decompressed body, refused as 413 past ``max_body_bytes`` (a small gzip bomb stays small)."""
@@ -256,15 +303,22 @@ class ReceiverCore:
 
     # --- Replies ------------------------------------------------------------------------------------
 
-    def _success(self, encoding: Optional[Encoding], rejected: int, reason: str, rows: int) -> Reply:
+    def _success(self, encoding: Optional[Encoding], rejected: int, message: str, rows: int) -> Reply:
+        """OK; a ``message`` with no rejected spans is a warning, as OTLP's partial success allows."""
         response = ExportTraceServiceResponse()
         if rejected:
             response.partial_success.rejected_spans = rejected
-            response.partial_success.error_message = reason
+        if message:
+            response.partial_success.error_message = message
         if encoding is Encoding.JSON:
             body = MessageToJson(response, indent=None).encode("utf-8")
-            return Reply(200, JSON_CONTENT_TYPE, body, reason if rejected else "", rows, rejected)
-        return Reply(200, PROTOBUF_CONTENT_TYPE, response.SerializeToString(), reason if rejected else "", rows, rejected)
+            return Reply(200, JSON_CONTENT_TYPE, body, message, rows, rejected)
+        return Reply(200, PROTOBUF_CONTENT_TYPE, response.SerializeToString(), message, rows, rejected)
+
+    @staticmethod
+    def error_reply(status: int, message: str, encoding: Optional[Encoding] = None) -> Reply:
+        """A refusal the transport itself decided on (a malformed request line, a busy server)."""
+        return ReceiverCore._error(status, message, encoding)
 
     @staticmethod
     def _error(status: int, message: str, encoding: Optional[Encoding]) -> Reply:

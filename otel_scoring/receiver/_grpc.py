@@ -3,7 +3,10 @@
 The method is registered with the generated service's name but without its deserializer: the
 core decodes the bytes itself, so a malformed message is answered ``INVALID_ARGUMENT`` like any
 other bad request (gRPC's own deserializer would answer ``INTERNAL``). gRPC decompresses gzip and
-enforces the size limit (``RESOURCE_EXHAUSTED``) before the servicer runs.
+enforces the size limit (``grpc.max_receive_message_length``, set to the core's ``max_body_bytes``:
+``RESOURCE_EXHAUSTED``, after decompression too) before the servicer runs. At most
+``max_concurrent_rpcs`` calls are in progress at once; more are answered ``RESOURCE_EXHAUSTED``.
+The bearer token, when set, is checked by the core from the call's ``authorization`` metadata.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ _logger = logging.getLogger(__name__)
 SERVICE_NAME = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 MAX_WORKERS = 4
 # Calls beyond this many at once are answered RESOURCE_EXHAUSTED instead of queueing without bound.
-MAX_CONCURRENT_RPCS = 64
+MAX_CONCURRENT_RPCS = 32
 
 _STATUS_CODES: Dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
 
@@ -45,12 +48,21 @@ class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 class GRPCReceiverServer:
     """A gRPC server with the trace service, bound at construction."""
 
-    def __init__(self, core: ReceiverCore, host: str, port: int) -> None:
+    def __init__(
+        self,
+        core: ReceiverCore,
+        host: str,
+        port: int,
+        *,
+        max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS,
+        credentials: Optional[grpc.ServerCredentials] = None,
+    ) -> None:
         self._executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="otel-scoring-grpc")
         self._server = grpc.server(
             self._executor,
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
+                # The same limit as OTLP/HTTP: gRPC checks it on the decompressed message as well.
                 ("grpc.max_receive_message_length", core.max_body_bytes),
                 # Without this, a second server on a taken port would silently share it (Linux).
                 ("grpc.so_reuseport", 0),
@@ -64,7 +76,8 @@ class GRPCReceiverServer:
         self._server.add_generic_rpc_handlers((handler,))
         bind_host = f"[{host}]" if ":" in host else host
         try:
-            bound = self._server.add_insecure_port(f"{bind_host}:{port}")
+            address = f"{bind_host}:{port}"
+            bound = self._server.add_insecure_port(address) if credentials is None else self._server.add_secure_port(address, credentials)
         except RuntimeError as exc:
             bound = 0
             reason: Optional[str] = str(exc)

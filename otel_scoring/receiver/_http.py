@@ -3,33 +3,100 @@
 The handler turns a request line and headers into a :class:`RequestHead`, lets the core refuse it
 before reading the body (so an oversized body is never read), reads exactly ``Content-Length``
 bytes and writes the core's :class:`Reply` back.
+
+What a hostile client cannot do to it:
+
+* hold a thread forever: each request (waiting for it on a kept-alive connection included) must
+  arrive whole, headers and body, within ``request_timeout_seconds`` — a total deadline, not a
+  per-read timeout, so a client trickling a byte at a time is cut off too;
+* open threads without bound: at most ``max_connections`` connections are served at once; the
+  next one is answered ``503`` with ``Retry-After`` and closed (an OTLP exporter retries it);
+* get an HTML error page: errors the standard library detects itself (a malformed request line,
+  too many or too long headers, an unknown method) are answered with a ``google.rpc.Status``, as
+  OTLP asks of every error.
+
+A refused request's body is never read, yet its client may still be sending it: after the answer
+the connection reads and discards for a moment (at most ``_LINGER_SECONDS`` and
+``_LINGER_MAX_BYTES``) before closing, so the client reads the 413 instead of a reset.
+
+With TLS, the handshake runs on the connection's own thread (never the accepting one), so a client
+that connects and stays silent holds only its own slot, for at most the request timeout per read.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 import socket
 import socketserver
+import ssl
 import threading
+import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional, Tuple
+from typing import Any, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
 
 _logger = logging.getLogger(__name__)
 
-# A client that stops sending mid-request frees its thread after this long.
-SOCKET_TIMEOUT_SECONDS = 30.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_CONNECTIONS = 32
+# How long a reply may take to leave: replies are small, so only a client not reading at all waits.
+_WRITE_TIMEOUT_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.1  # how quickly serve_forever notices shutdown()
+_BUSY_RETRY_AFTER_SECONDS = 1
+_BUSY_WARNING_INTERVAL_SECONDS = 60.0  # a flood of refused connections logs one warning a minute
+_LINGER_SECONDS = 2.0
+_LINGER_MAX_BYTES = 64 * 1024 * 1024
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that all share one deadline, so a whole request is bounded in time."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        super().__init__()
+        self._connection = connection
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive within the request timeout")
+        self._connection.settimeout(remaining)
+        return self._connection.recv_into(buffer)
 
 
 class _OTLPRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's HTTP exporter expects
     server_version = "otel-scoring"
     sys_version = ""
-    timeout = SOCKET_TIMEOUT_SECONDS
+    timeout = _WRITE_TIMEOUT_SECONDS
     server: "OTLPHTTPServer"
+
+    def setup(self) -> None:
+        super().setup()
+        # Replace the plain socket file with one bounded by the request deadline. The original must
+        # be closed, or the socket stays open after the connection is done with.
+        self.rfile.close()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader, io.DEFAULT_BUFFER_SIZE)
+        self._refused = False
+
+    def finish(self) -> None:
+        super().finish()
+        if self._refused:
+            _linger(self.connection)
+
+    def handle_one_request(self) -> None:
+        # One deadline per request, counted from when the connection starts waiting for it.
+        self._reader.deadline = time.monotonic() + self.server.request_timeout_seconds
+        super().handle_one_request()
 
     def do_POST(self) -> None:
         self._answer()
@@ -45,9 +112,21 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
             return False
         return super().handle_expect_100()
 
+    def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
+        """Errors found by the standard library itself, answered like every other refusal."""
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # never answer without a status line
+        status = int(code)
+        try:
+            text = message or HTTPStatus(status).phrase
+        except ValueError:
+            text = "error"
+        self._refuse(ReceiverCore.error_reply(status, text))
+
     def _head(self) -> RequestHead:
         headers = {name.lower(): value for name, value in self.headers.items()}
-        return RequestHead(HTTP, self.command, urlsplit(self.path).path, headers, _content_length(headers))
+        lengths = self.headers.get_all("Content-Length") or []
+        return RequestHead(HTTP, self.command, urlsplit(self.path).path, headers, _content_length(headers, lengths))
 
     def _answer(self) -> None:
         head = self._head()
@@ -65,12 +144,16 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
     def _refuse(self, refusal: Reply) -> None:
         # The body is left unread, so this connection cannot carry another request.
         self.close_connection = True
+        self._refused = True
         self._send(refusal)
 
     def _send(self, reply: Reply) -> None:
+        self.connection.settimeout(self.timeout)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -81,27 +164,80 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         _logger.debug("%s - " + format, self.address_string(), *args)
 
 
-def _content_length(headers: dict) -> Optional[int]:
+def _linger(connection: socket.socket) -> None:
+    """Stop sending, then discard what the client still sends, briefly, so it reads our answer.
+
+    Closing a socket with unread data resets the connection, and a reset can destroy the answer
+    before the client reads it (a client still writing its body sees only "broken pipe").
+    """
+    deadline = time.monotonic() + _LINGER_SECONDS
+    discarded = 0
+    try:
+        connection.shutdown(socket.SHUT_WR)
+        while discarded < _LINGER_MAX_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            connection.settimeout(remaining)
+            chunk = connection.recv(65536)
+            if not chunk:
+                return
+            discarded += len(chunk)
+    except OSError:
+        return  # reset, timed out, already closed: nothing more to wait for
+
+
+def _content_length(headers: dict, lengths: List[str]) -> Optional[int]:
+    """The declared body size; None when undeclared, malformed, or declared twice differently."""
     if "transfer-encoding" in headers:
         return None  # chunked bodies are not read: the core answers 411
-    raw = headers.get("content-length")
-    if raw is None:
+    declared = {raw.strip() for raw in lengths}
+    if len(declared) != 1:
+        return None  # conflicting lengths are how requests get smuggled past proxies
+    raw = declared.pop()
+    # Only plain ASCII digits: int() would also take "+5", "1_000" and non-ASCII digits.
+    if not (raw.isascii() and raw.isdigit()):
         return None
-    try:
-        length = int(raw.strip())
-    except ValueError:
-        return None
-    return length if length >= 0 else None
+    return int(raw)
+
+
+def _busy_response() -> bytes:
+    reply = ReceiverCore.error_reply(503, "too many connections; retry later")
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        f"Content-Type: {reply.content_type}\r\n"
+        f"Content-Length: {len(reply.body)}\r\n"
+        f"Retry-After: {_BUSY_RETRY_AFTER_SECONDS}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + reply.body
 
 
 class OTLPHTTPServer(ThreadingHTTPServer):
-    """``POST /v1/traces`` on a thread per connection; the threads never block shutdown."""
+    """``POST /v1/traces`` on a thread per connection, at most ``max_connections`` at once.
+
+    The threads never block shutdown: requests in flight are awaited by the core, with a deadline.
+    """
 
     daemon_threads = True
-    block_on_close = False  # in-flight requests are awaited by the core, with a deadline
+    block_on_close = False
 
-    def __init__(self, address: Tuple[str, int], core: ReceiverCore) -> None:
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        core: ReceiverCore,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        ssl_context: Optional[ssl.SSLContext] = None,
+    ) -> None:
         self.core = core
+        self.request_timeout_seconds = request_timeout_seconds
+        self._ssl_context = ssl_context
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._last_busy_warning = -math.inf
+        self._busy_response = _busy_response()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _OTLPRequestHandler)
@@ -111,6 +247,51 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse_busy(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
+        """Answer 503 without a thread: runs on the accepting thread, so it must never block."""
+        now = time.monotonic()
+        if now - self._last_busy_warning >= _BUSY_WARNING_INTERVAL_SECONDS:
+            self._last_busy_warning = now
+            _logger.warning("OTLP/HTTP connections refused with 503: all %d connections are in use (latest from %s)", self.max_connections, client_address[0])
+        if self._ssl_context is None:
+            try:
+                request.setblocking(False)
+                request.send(self._busy_response)  # a fresh socket's send buffer takes it whole
+            except OSError:
+                pass
+        self.shutdown_request(request)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self._ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(self.request_timeout_seconds)
+        try:
+            connection = self._ssl_context.wrap_socket(request, server_side=True)  # the handshake
+        except OSError as error:  # ssl.SSLError included: plain HTTP, a bad client certificate, ...
+            _logger.debug("TLS handshake with %s failed: %s", client_address, error)
+            return
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        finally:
+            self.shutdown_request(connection)  # the plain socket was detached into this one
+
     def handle_error(self, request: object, client_address: object) -> None:
         _logger.debug("OTLP/HTTP connection from %s failed", client_address, exc_info=True)
 
@@ -118,8 +299,19 @@ class OTLPHTTPServer(ThreadingHTTPServer):
 class HTTPReceiverThread:
     """An :class:`OTLPHTTPServer` bound at construction and served on a daemon thread."""
 
-    def __init__(self, core: ReceiverCore, host: str, port: int) -> None:
-        self._server = OTLPHTTPServer((host, port), core)
+    def __init__(
+        self,
+        core: ReceiverCore,
+        host: str,
+        port: int,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        ssl_context: Optional[ssl.SSLContext] = None,
+    ) -> None:
+        self._server = OTLPHTTPServer(
+            (host, port), core, max_connections=max_connections, request_timeout_seconds=request_timeout_seconds, ssl_context=ssl_context
+        )
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": _POLL_INTERVAL_SECONDS}, name="otel-scoring-http", daemon=True

@@ -1,0 +1,106 @@
+"""Run the overhead benchmarks: ``python -m benchmarks [--quick] [--only 1,4]`` from the repo root.
+
+Each benchmark measures its subject and its baseline in this same run, interleaved, and reports
+their ratio; the table at the end holds all six. ``--quick`` runs a few seconds of each, only to
+show that they work: its numbers are not the ones to quote. Exit status 1 means a benchmark
+failed to run, never that a target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import traceback
+from importlib import metadata
+from typing import Callable, Dict, List
+
+from benchmarks import bench_export_cpu, bench_memory, bench_receiver, bench_score_call, bench_span_overhead, bench_translator
+from benchmarks._timing import Outcome
+
+BENCHMARKS: Dict[int, Callable[[bool], Outcome]] = {
+    1: bench_score_call.run,
+    2: bench_span_overhead.run,
+    3: bench_export_cpu.run,
+    4: bench_translator.run,
+    5: bench_receiver.run,
+    6: bench_memory.run,
+}
+TITLES = {
+    1: "score_current_span vs a bare span.add_event",
+    2: "spans without scores: provider with vs without ScoringSpanProcessor",
+    3: "export CPU per score through configure()'s pipeline",
+    4: "translator records/s from OTLP protobuf vs bare parse + walk",
+    5: "receiver ingest over loopback gRPC into SQLite vs one OTLPSpanExporter",
+    6: "memory: RSS growth with the processor, ended and never-ended spans",
+}
+PACKAGES = ("opentelemetry-sdk", "opentelemetry-proto", "opentelemetry-exporter-otlp-proto-grpc", "protobuf", "grpcio")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def describe_machine() -> str:
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    versions = ", ".join(f"{package} {_version(package)}" for package in PACKAGES)
+    return (
+        f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {load}\n{versions}"
+    )
+
+
+def _format_value(outcome: Outcome) -> str:
+    if outcome.value is None:
+        return "n/a"
+    return f"{outcome.value:.2f} {outcome.unit}"
+
+
+def print_table(outcomes: List[Outcome]) -> None:
+    print()
+    print("Summary (ratios are subject / baseline measured in this run; see docs/performance.md)")
+    print(f" # | {'benchmark':<62} | {'result':>9} | {'target':<17} | verdict")
+    print("---+-" + "-" * 62 + "-+-" + "-" * 9 + "-+-" + "-" * 17 + "-+--------")
+    for outcome in outcomes:
+        note = f" ({outcome.note})" if outcome.note else ""
+        print(f" {outcome.number} | {outcome.title:<62} | {_format_value(outcome):>9} | {outcome.target:<17} | {outcome.verdict()}{note}")
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small N: seconds per benchmark, to check they run (numbers not meaningful)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark numbers to run (default: all six)")
+    args = parser.parse_args(argv)
+    chosen = sorted(int(part) for part in args.only.split(",") if part.strip()) if args.only else sorted(BENCHMARKS)
+    unknown = [number for number in chosen if number not in BENCHMARKS]
+    if unknown:
+        parser.error(f"no benchmark numbered {unknown[0]}; choose from 1 to {len(BENCHMARKS)}")
+
+    print(f"otel-scoring benchmarks ({'quick' if args.quick else 'full'} mode)")
+    print(describe_machine())
+    outcomes: List[Outcome] = []
+    failed = False
+    started = time.perf_counter()
+    for number in chosen:
+        print(f"\n[{number}] {TITLES[number]}", flush=True)
+        began = time.perf_counter()
+        try:
+            outcome = BENCHMARKS[number](args.quick)
+        except Exception:
+            traceback.print_exc()
+            failed = True
+            outcome = Outcome(number, TITLES[number][:62], None, "", "", None, note="FAILED to run, see above")
+        print(f"  ({time.perf_counter() - began:.1f} s)", flush=True)
+        outcomes.append(outcome)
+    print_table(outcomes)
+    print(f"\nTotal {time.perf_counter() - started:.0f} s. {describe_machine().splitlines()[0]}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,92 @@
+"""The workload of benchmark 6, run in a fresh interpreter so its RSS is its own.
+
+``python -m benchmarks._memory_child MODE SPANS`` prints one JSON line: the resident set size
+after a short warm-up and at checkpoints through ``SPANS`` spans. Modes:
+
+- ``scored``: traces of a root and three steps, every span scored, with the scoring processor;
+- ``plain``: the same spans, no processor and no scores (the SDK's and the allocator's own growth);
+- ``open-scored``: spans that are started and scored but never ended, with the processor;
+- ``open-plain``: spans started and never ended, no processor.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import resource
+import sys
+from typing import Callable, List
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+import otel_scoring
+
+WARMUP_SPANS = 400
+CHECKPOINTS = 10
+SPANS_PER_TRACE = 4
+
+
+def rss_bytes() -> int:
+    """Resident set size now: /proc/self/statm where there is one, else the peak from getrusage."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def _ended_traces(tracer: trace.Tracer, scored: bool) -> Callable[[int], None]:
+    def make(spans: int) -> None:
+        for _ in range(spans // SPANS_PER_TRACE):
+            with tracer.start_as_current_span("handle-request"):
+                if scored:
+                    otel_scoring.score_current_span(name="request-quality", value=0.5)
+                for _ in range(SPANS_PER_TRACE - 1):
+                    with tracer.start_as_current_span("step"):
+                        if scored:
+                            otel_scoring.score_current_span(name="model-confidence", value=0.83)
+
+    return make
+
+
+def _never_ended(tracer: trace.Tracer, scored: bool) -> Callable[[int], None]:
+    def make(spans: int) -> None:
+        for _ in range(spans):
+            span = tracer.start_span("abandoned")  # never ended; the caller drops it
+            if scored:
+                with trace.use_span(span, end_on_exit=False):
+                    otel_scoring.score_current_span(name="model-confidence", value=0.83)
+
+    return make
+
+
+def main(argv: List[str]) -> int:
+    mode, total = argv[0], int(argv[1])
+    logging.disable(logging.WARNING)  # a run without a processor must not print a warning per span
+    provider = TracerProvider()
+    with_processor = mode in ("scored", "open-scored")
+    if with_processor:
+        provider.add_span_processor(otel_scoring.ScoringSpanProcessor(tracer_provider=provider))
+    tracer = provider.get_tracer("benchmarks.memory")
+    builders = {"scored": _ended_traces, "plain": _ended_traces, "open-scored": _never_ended, "open-plain": _never_ended}
+    make = builders[mode](tracer, scored=with_processor)
+    make(WARMUP_SPANS)
+    gc.collect()
+    start = rss_bytes()
+    checkpoints = []
+    step = total // CHECKPOINTS
+    for index in range(1, CHECKPOINTS + 1):
+        make(step)
+        gc.collect()
+        checkpoints.append([index * step, rss_bytes() - start])
+    print(json.dumps({"mode": mode, "spans": total, "rss_start": start, "growth": checkpoints}))
+    provider.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,41 @@
+"""The benchmark command runs end to end in its quick mode and reports all six ratios."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _summary_rows(output: str) -> dict:
+    """Benchmark number -> result cell of the summary table (`` 1 | title | 3.21 x | ...``)."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) >= 5 and cells[0].isdigit():
+            rows[int(cells[0])] = cells[2]
+    return rows
+
+
+@pytest.mark.slow
+def test_quick_benchmarks_print_all_six_ratios() -> None:
+    """`python -m benchmarks --quick` completes and its summary has a number for each of the six benchmarks."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    rows = _summary_rows(completed.stdout)
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6], completed.stdout[-3000:]
+    for number, cell in rows.items():
+        value, unit = cell.split()
+        float(value)  # raises (failing the test) when a benchmark reported no number
+        assert unit in ("x", "MB"), f"benchmark {number} reported {cell!r}"
