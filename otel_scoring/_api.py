@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 
 from opentelemetry import trace
 
-from otel_scoring._guard import guarded
+from otel_scoring._guard import guarded, report_internal_error
 from otel_scoring._settings import resolve_bool
 from otel_scoring.environment_variables import OTEL_SCORING_STRICT
 from otel_scoring.errors import ScoreValidationError
@@ -107,7 +107,8 @@ def create_score(
     except ScoreValidationError as error:
         (processor.reject if processor is not None else reject_without_processor)(error)
         return
-    processor.record_score(score)
+    current = trace.get_current_span()
+    processor.record_score(score, current=current if current.is_recording() else None)
 
 
 def _score_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
@@ -144,7 +145,6 @@ def _score_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type
     processor.record_score(score, current=span if span.is_recording() else None)
 
 
-@guarded("score_current_span")
 def score_current_span(
     *,
     name: str,
@@ -155,10 +155,14 @@ def score_current_span(
     config_id: Optional[str] = None,
 ) -> None:
     """Score the active span (an "observation"): the score lands on that span."""
-    _score_current(Scope.SPAN, name, value, score_id, data_type, comment, config_id)
+    try:  # inline rather than @guarded: this runs on the caller's hot path
+        _score_current(Scope.SPAN, name, value, score_id, data_type, comment, config_id)
+    except ScoreValidationError:
+        raise  # strict mode only
+    except Exception:
+        report_internal_error("score_current_span")
 
 
-@guarded("score_current_trace")
 def score_current_trace(
     *,
     name: str,
@@ -169,4 +173,9 @@ def score_current_trace(
     config_id: Optional[str] = None,
 ) -> None:
     """Score the active span's whole trace (the "run"): the score lands on its local root span."""
-    _score_current(Scope.TRACE, name, value, score_id, data_type, comment, config_id)
+    try:  # inline rather than @guarded: this runs on the caller's hot path
+        _score_current(Scope.TRACE, name, value, score_id, data_type, comment, config_id)
+    except ScoreValidationError:
+        raise  # strict mode only
+    except Exception:
+        report_internal_error("score_current_trace")

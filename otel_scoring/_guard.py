@@ -39,6 +39,17 @@ def handle_internal_errors(where: str) -> Iterator[None]:
         _logger.exception("Internal error in otel-scoring (%s); the call was ignored.", where)
 
 
+def report_internal_error(where: str) -> None:
+    """Call from an ``except Exception`` block: log once with the traceback, or re-raise in tests.
+
+    For hooks that run for every span, where even a decorator's extra call is measurable: they
+    inline ``try``/``except Exception: report_internal_error(...)`` instead of :func:`guarded`.
+    """
+    if _raise_internal_errors():
+        raise  # the exception being handled by the caller
+    _logger.exception("Internal error in otel-scoring (%s); the call was ignored.", where)
+
+
 def guarded(where: str, default: Any = None) -> Callable[[F], F]:
     """Decorator form of :func:`handle_internal_errors`; returns ``default`` after an error.
 

@@ -23,7 +23,6 @@ cannot be chosen twice.
 from __future__ import annotations
 
 import logging
-import uuid
 from types import TracebackType
 from typing import Any, List, Mapping, Optional, Tuple, Type, Union
 
@@ -34,7 +33,7 @@ from otel_scoring._guard import guarded, handle_internal_errors
 from otel_scoring.errors import ScoreValidationError
 from otel_scoring.model import MetadataScope, MetadataUpdate
 from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_metadata_update, check_name, parse_span_id, parse_trace_id, subject_for
+from otel_scoring.validation import build_metadata_update, check_name, new_id, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -139,10 +138,10 @@ def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, An
         if processor is None:
             return
         if target[3] is not None:
-            span_id = processor.find_step(trace_id, target[3])
+            span_id = processor.find_step(trace_id, target[3], current=current)
             if span_id is None:
-                raise ScoreValidationError(subject, f"no span named {target[3]!r} in the current trace")
-        resolved_memo = memo_id if memo_id is not None else uuid.uuid4().hex
+                raise ScoreValidationError(subject, f"no span named {target[3]!r} has ended in the current trace")
+        resolved_memo = memo_id if memo_id is not None else new_id()
         built: List[MetadataUpdate] = [
             build_metadata_update(values=values, kind=kind, memo_id=resolved_memo, index=index, scope=target[0], trace_id=trace_id, span_id=span_id)
             for index, (values, kind) in enumerate(updates)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from otel_scoring import schema
 from otel_scoring.model import MetadataUpdate, Score
@@ -16,12 +16,23 @@ from otel_scoring.model import MetadataUpdate, Score
 Attributes = Dict[str, Any]
 
 
+# The text up to the second of the last timestamp formatted: scores come many to a second, and
+# formatting only the microseconds is a fraction of the cost. A (key, text) tuple is swapped whole,
+# so threads never see a half-updated pair.
+_last_second: Tuple[Tuple[int, ...], str] = ((), "")
+
+
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds: exact, sortable, and readable in any trace UI."""
+    global _last_second
     if moment.tzinfo is not timezone.utc:
         moment = moment.astimezone(timezone.utc)
-    # %-formatting of the fields is three times faster than strftime, on every score's path.
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second, moment.microsecond)
+    key = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    cached_key, prefix = _last_second
+    if cached_key != key:
+        prefix = "%04d-%02d-%02dT%02d:%02d:%02d" % key
+        _last_second = (key, prefix)
+    return "%s.%06dZ" % (prefix, moment.microsecond)
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -1,17 +1,24 @@
-"""``otel-scoring``: run the receiver, read the score store, translate trace files, run the demo.
+"""``otel-scoring``: run the receiver, read the score store, translate trace files, forward scores, run the demo.
 
 ::
 
     otel-scoring serve [--grpc-port 4317] [--http-port 4318] [--host 127.0.0.1] [--db PATH]
                        [--token T] [--tls-cert PEM --tls-key PEM] [--max-connections 32] [--request-timeout 30s]
+                       [--forward phoenix=URL] [--forward mlflow=URL] [--forward langfuse=URL]
     otel-scoring scores [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json|csv]
     otel-scoring stats [--name N] [--bucket 1h] [--since 1d] [--format table|json]
     otel-scoring translate FILE... [--format json|table]
+    otel-scoring forward --to phoenix=URL [--to mlflow=URL ...] [--db PATH | FILE...]
+                         [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json]
     otel-scoring demo [--db PATH]
 
-The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``. This module only
-parses arguments and prints; the work happens in the store, the receiver, the translator and the
-demo. Exit codes: 0 success, 1 failure, 2 usage error.
+The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``. ``serve --forward``
+also sends every stored batch to Phoenix, MLflow or Langfuse in the background and prints the
+totals per destination when it stops; ``forward`` sends stored scores (or those of trace files)
+once and prints one line per destination. Credentials come from each tool's environment variables
+(``docs/forwarding.md``). This module only parses arguments and prints; the work happens in the
+store, the receiver, the translator, the forwarders and the demo. Exit codes: 0 success,
+1 failure (a destination that did not take every record, for ``forward``), 2 usage error.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
 DEFAULT_DB_PATH = "otel-scoring.db"
+FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
@@ -85,6 +93,16 @@ def _positive_int(text: str) -> int:
     return number
 
 
+def _forwarder(spec: str) -> Any:
+    """A forwarder from ``phoenix=URL``, ``mlflow=URL`` or ``langfuse=URL``; a bad spec is a usage error."""
+    from otel_scoring.forward import build_forwarder
+
+    try:
+        return build_forwarder(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 # --- The parser -------------------------------------------------------------------------------------
 
 
@@ -103,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     db_help = f"the SQLite score store (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
+    forward_tools = "phoenix=URL, mlflow=URL or langfuse=URL"
 
     serve = commands.add_parser("serve", help="receive OTLP traces and store their scores", description="Receive OTLP/gRPC and OTLP/HTTP traces and store their scores and metadata.")
     serve.add_argument("--grpc-port", type=_port, default=DEFAULT_GRPC_PORT, help=f"OTLP/gRPC port (default {DEFAULT_GRPC_PORT}; 0 picks a free port)")
@@ -116,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS, help=f"HTTP connections and gRPC calls served at once; more are refused, to be retried (default {DEFAULT_MAX_CONNECTIONS})")
     serve.add_argument("--request-timeout", type=parse_duration, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
+    serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
     serve.set_defaults(run=_serve)
 
     scores = commands.add_parser("scores", help="list stored scores", description="List stored scores, oldest first.")
@@ -144,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("files", nargs="+", metavar="FILE", help="trace files (the format is detected)")
     translate.add_argument("--format", choices=("json", "table"), default="json", help="json (default: one record per line, tagged with record_type) or table")
     translate.set_defaults(run=_translate)
+
+    forward = commands.add_parser(
+        "forward",
+        help="send scores to Phoenix, MLflow or Langfuse",
+        description="Send stored scores, or those of trace files, to Phoenix, MLflow or Langfuse (and run metadata to MLflow). Re-sending is safe: each tool updates a score by its id.",
+    )
+    source = forward.add_mutually_exclusive_group()
+    source.add_argument("files", nargs="*", default=[], metavar="FILE", help="read the scores from these trace files (any format translate reads) instead of the store")
+    source.add_argument("--db", help=db_help)
+    forward.add_argument("--to", action="append", type=_forwarder, required=True, metavar="TOOL=URL", help=f"where to send: {forward_tools} (repeatable; credentials from the tool's environment variables)")
+    forward.add_argument("--name", help="only scores with this name (and no metadata)")
+    forward.add_argument("--trace", help="only scores and metadata of this trace id (32 hex digits)")
+    forward.add_argument("--session", help="only scores of this session id (and no metadata)")
+    forward.add_argument("--since", type=parse_since, help="only records from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
+    forward.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (one result per destination per line)")
+    forward.set_defaults(run=_forward)
 
     demo = commands.add_parser("demo", help="run an instrumented workload into an embedded receiver and show its scores", description="Record scores and metadata, export them over OTLP/gRPC to an embedded receiver on loopback, and print what its store holds.")
     demo.add_argument("--db", help="keep the demo's store in this file (default: a temporary file, deleted afterwards)")
@@ -193,13 +229,16 @@ def _open_existing_store(db: Optional[str]) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from otel_scoring.receiver import OTLPReceiver, is_loopback
+    from otel_scoring.forward import ForwardingSink
+    from otel_scoring.receiver import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, OTLPReceiver, is_loopback
 
     if not is_loopback(args.host) and not args.allow_non_loopback:
         raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token and --tls-cert)")
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _CommandError("--tls-cert and --tls-key go together")
     path = resolve_db_path(args.db)
+    # The receiver passes each stored batch to the sink, which forwards it on its own thread.
+    sink = ForwardingSink(args.forward) if args.forward else None
     stop = threading.Event()
     # Signals are caught before the servers start, so a SIGTERM during startup still stops cleanly.
     with _stop_on_signals(stop), _open_store(path) as store:
@@ -216,6 +255,8 @@ def _serve(args: argparse.Namespace) -> int:
                 tls_key_file=args.tls_key,
                 max_connections=args.max_connections,
                 request_timeout_seconds=args.request_timeout.total_seconds(),
+                on_stored=sink,
+                shutdown_timeout_seconds=DEFAULT_SHUTDOWN_TIMEOUT_SECONDS if sink is None else FORWARD_SHUTDOWN_TIMEOUT_SECONDS,
             )
             receiver.start()
         except (ValueError, OSError) as error:
@@ -225,11 +266,18 @@ def _serve(args: argparse.Namespace) -> int:
             _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
             if receiver.core.requires_token:
                 _say("every export must carry Authorization: Bearer <token>")
+            for forwarder in args.forward:
+                _say(f"forwarding stored scores to {forwarder.destination} at {getattr(forwarder, 'endpoint', '?')}")
             _say(f"storing scores in {path if path == ':memory:' else os.path.abspath(path)} (Ctrl+C to stop)")
             while not stop.wait(0.5):
                 pass
         finally:
-            receiver.stop()
+            receiver.stop()  # with a sink: forwards what is queued, within its shutdown timeout
+    if sink is not None:
+        for total in sink.totals:
+            _say(f"forwarded to {_forward_summary(total)}")
+        if sink.dropped_batches:
+            _say(f"{sink.dropped_batches} batch(es) were not forwarded (the queue was full); they are in the store: send them with `otel-scoring forward`")
     _say("stopped")
     return 0
 
@@ -284,6 +332,88 @@ def _translate(args: argparse.Namespace) -> int:
             if translation.metadata:
                 _print(_formatting.metadata_table(translation.metadata))
     return 1 if failed else 0
+
+
+def _forward(args: argparse.Namespace) -> int:
+    from otel_scoring.forward import forward_records
+
+    if args.files:
+        scores, metadata = _records_of_files(args.files)
+        scores = [record for record in scores if _score_matches(record, args)]
+    else:
+        with _open_existing_store(args.db) as store:
+            scores = store.scores(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since)
+            metadata = store.metadata(trace_id=args.trace)
+    metadata = [record for record in metadata if _metadata_matches(record, args)]
+    results = forward_records([*scores, *metadata], args.to)
+    if args.format == "json":
+        _print(_formatting.json_lines(results))
+    else:
+        _print(f"{len(scores)} score(s) and {len(metadata)} metadata update(s) to forward")
+        headers = ("destination", "sent", "skipped", "failed", "metadata sent", "metadata skipped", "metadata failed", "problems")
+        rows = [
+            (r.destination, str(r.sent), str(r.skipped), str(r.failed), str(r.metadata_sent), str(r.metadata_skipped), str(r.metadata_failed), ", ".join(r.error_kinds) or "-")
+            for r in results
+        ]
+        _print(_formatting.render_table(headers, rows, right_aligned=headers[1:-1]))
+    for result in results:
+        for message in result.errors:
+            print(f"otel-scoring forward: {result.destination}: {message}", file=sys.stderr)
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _records_of_files(paths: Sequence[str]) -> "tuple[list, list]":
+    """Every score and metadata update of the files, each once (a later write of an id wins)."""
+    from otel_scoring.translate import records_from_file
+
+    scores: dict = {}
+    metadata: dict = {}
+    for path in paths:
+        try:
+            translation = records_from_file(path)
+        except OSError as error:
+            raise _CommandError(f"cannot read {path}: {error.strerror or error}; nothing was forwarded") from None
+        except ValueError as error:
+            raise _CommandError(f"{path} is not a trace file otel-scoring can read: {error}; nothing was forwarded") from None
+        for score in translation.scores:
+            _keep_latest(scores, score.id, score)
+        for update in translation.metadata:
+            _keep_latest(metadata, (update.trace_id, update.id), update)
+    return sorted(scores.values(), key=lambda r: r.timestamp), sorted(metadata.values(), key=lambda r: r.timestamp)
+
+
+def _keep_latest(records: dict, key: Any, record: Any) -> None:
+    kept = records.get(key)
+    if kept is None or record.timestamp >= kept.timestamp:
+        records[key] = record
+
+
+def _score_matches(record: Any, args: argparse.Namespace) -> bool:
+    """The store's filters, for scores read from files."""
+    return (
+        (args.name is None or record.name == args.name)
+        and (args.trace is None or (record.trace_id or "").lower() == args.trace.lower())
+        and (args.session is None or record.session_id == args.session)
+        and (args.since is None or record.timestamp >= args.since)
+    )
+
+
+def _metadata_matches(record: Any, args: argparse.Namespace) -> bool:
+    # --name and --session pick scores; metadata has neither, so none of it goes along.
+    return (
+        args.name is None
+        and args.session is None
+        and (args.trace is None or (record.trace_id or "").lower() == args.trace.lower())
+        and (args.since is None or record.timestamp >= args.since)
+    )
+
+
+def _forward_summary(result: Any) -> str:
+    summary = (
+        f"{result.destination}: {result.sent} score(s) sent, {result.skipped} skipped, {result.failed} failed; "
+        f"{result.metadata_sent} metadata update(s) sent, {result.metadata_skipped} skipped, {result.metadata_failed} failed"
+    )
+    return summary + (f" (first problem: {result.errors[0]})" if result.errors else "")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from otel_scoring.delivery import OTLPTraceSender, ScoreFirstSpanProcessor, Span
 from otel_scoring.environment_variables import OTEL_SCORING_SPOOL_DIR
 from otel_scoring.export import Headers
 from otel_scoring.processor import ScoringSpanProcessor
+from otel_scoring.redaction import RedactHook, RedactKeys
 
 # The delivery processor configure() added to each provider, so delivery_processor() can find it.
 _delivery_processors: "weakref.WeakKeyDictionary[TracerProvider, ScoreFirstSpanProcessor]" = weakref.WeakKeyDictionary()
@@ -44,6 +45,8 @@ def configure(
     set_global: bool = True,
     spool_dir: Union[str, "os.PathLike[str]", None] = None,
     spool_max_bytes: Optional[int] = None,
+    redact_keys: Optional[RedactKeys] = None,
+    redact: Optional[RedactHook] = None,
 ) -> TracerProvider:
     """Build a TracerProvider that records scores and exports them over OTLP.
 
@@ -53,7 +56,7 @@ def configure(
             "http/protobuf"); each falls back to its ``OTEL_EXPORTER_OTLP_*`` variable.
         span_exporter: export here instead of OTLP (for example an ``InMemorySpanExporter``);
             a failed export is retried from memory.
-        score_configs, strict: passed to :class:`ScoringSpanProcessor`.
+        score_configs, strict, redact_keys, redact: passed to :class:`ScoringSpanProcessor`.
         resource: a resource to merge under the service name.
         set_global: make it the global tracer provider (default).
         spool_dir: a directory where score-carrying spans the collector did not take are kept
@@ -70,7 +73,7 @@ def configure(
     if resource is not None:
         provider_resource = resource.merge(provider_resource)
     provider = TracerProvider(resource=provider_resource)
-    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider, score_configs=score_configs, strict=strict))
+    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider, score_configs=score_configs, strict=strict, redact_keys=redact_keys, redact=redact))
     if span_exporter is not None:
         if spool_dir is not None:
             raise ValueError("spool_dir= resends raw OTLP requests and cannot be used with span_exporter=")

@@ -10,7 +10,8 @@ class ScoreValidationError(ValueError):
     same message is logged once as a warning and the call returns without recording anything.
     """
 
-    def __init__(self, subject: str, problem: str) -> None:
+    def __init__(self, subject: object, problem: str) -> None:
+        subject = str(subject)  # may arrive as a lazily formatted name (validation.LazySubject)
         self.subject = subject
         self.problem = problem
         super().__init__(f"{subject} not recorded: {problem}")

@@ -4,20 +4,21 @@ Add it to an existing ``TracerProvider``::
 
     provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider))
 
-It remembers, within fixed bounds, the spans that are still open (so a score for an open span or
-trace lands on it) and a little about recently ended ones (so a late score is carried by a short
-child span of the right parent). For a span with no score it does one dict insert on start and one
-pop on end.
+It remembers, within fixed bounds, each trace's open local root (so a trace score lands on it) and a
+little about recently ended spans (so a late score is carried by a short child span of the right
+parent, and ``metadata(...).step(name)`` finds a step that has run). For a span with no score it
+checks the parent on start and appends one entry on end.
 """
 
 from __future__ import annotations
 
 import collections
 import contextvars
+import itertools
 import logging
 import threading
 import weakref
-from typing import Deque, List, Optional, Sequence, Tuple, Union
+from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -26,7 +27,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, T
 
 from otel_scoring import _wire, schema
 from otel_scoring._bounded import BoundedMap
-from otel_scoring._guard import guarded
+from otel_scoring._guard import report_internal_error
 from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
 from otel_scoring.environment_variables import (
@@ -44,6 +45,9 @@ DEFAULT_MAX_TRACKED_SPANS = 10_000
 
 # Set while this processor starts a carrier span, so on_start does not track its own carriers.
 _starting_carrier: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_scoring_starting_carrier", default=False)
+
+# Set while a carrier span ends (other processors' on_end run then), to refuse nested carriers.
+_ending_carrier: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_scoring_ending_carrier", default=False)
 
 Writable = Union[Score, Sequence[MetadataUpdate]]
 
@@ -85,71 +89,75 @@ class ScoringSpanProcessor(SpanProcessor):
         # None unless configured: recording then costs one comparison, and spans nothing at all.
         self._redactor = Redactor.from_settings(redact_keys, redact)
         limit = resolve_int(max_tracked_spans, OTEL_SCORING_MAX_TRACKED_SPANS, DEFAULT_MAX_TRACKED_SPANS)
-        self._open_spans: BoundedMap[int, Span] = BoundedMap(limit)  # span id -> open span
-        self._open_roots: BoundedMap[int, Span] = BoundedMap(limit)  # trace id -> open local root
+        # trace id -> weak reference to the trace's open local root. Weak, so a root that never
+        # ends and that nobody else holds is freed rather than kept alive here.
+        self._open_roots: BoundedMap[int, "weakref.ReferenceType[Span]"] = BoundedMap(limit)
         self._ended_roots: BoundedMap[int, int] = BoundedMap(limit)  # trace id -> root span id
-        # (trace id, name, span id) of recently ended spans, newest last. A deque, not a map: every
-        # span end appends here, and a deque appends without a lock or eviction work, while the
-        # lookup it serves (metadata(...).step(name) after that step ended) is rare.
-        self._ended_steps: Deque[Tuple[int, str, int]] = collections.deque(maxlen=limit)
+        # (span context, name) of recently ended spans, newest last, for metadata(...).step(name).
+        # A deque: every span end appends without a lock or eviction work; the lookup is rare.
+        self._ended_steps: Deque[Tuple[SpanContext, str]] = collections.deque(maxlen=limit)
         self._memos: BoundedMap[Tuple[Optional[int], str], bool] = BoundedMap(limit)  # metadata memo ids seen
         self._is_shutdown = False
         _registry.add(self)
 
     # --- SpanProcessor hooks --------------------------------------------------------------------
 
-    @guarded("ScoringSpanProcessor.on_start")
-    def on_start(self, span: Span, parent_context: Optional[context_api.Context] = None) -> None:
-        if _starting_carrier.get():
-            return
-        span_context = span.context
-        self._open_spans.put(span_context.span_id, span)
-        parent = span.parent
-        if parent is None or parent.is_remote:
-            self._open_roots.put(span_context.trace_id, span)
+    # The two hooks run for every span, scored or not, so they do as little as possible: a
+    # parent check on start, one deque append on end, each in a plain try block (no decorator
+    # call). Only a trace's local root (one span per trace per process) is tracked while open.
+    # A score for any other open span either comes from inside it (score_current_span hands the
+    # span over) or names it by id, and a score known only by ids goes on a carrier span.
 
-    @guarded("ScoringSpanProcessor.on_end")
+    def on_start(self, span: Span, parent_context: Optional[context_api.Context] = None) -> None:
+        try:
+            parent = span.parent
+            if (parent is None or parent.is_remote) and not _starting_carrier.get():
+                self._open_roots.put(span.context.trace_id, weakref.ref(span))
+        except Exception:
+            report_internal_error("ScoringSpanProcessor.on_start")
+
     def on_end(self, span: ReadableSpan) -> None:
-        span_context = span.context
-        ended = self._open_spans.pop(span_context.span_id)
-        if ended is None:
-            return  # a carrier, or a span evicted while open: nothing of ours to update
-        trace_id = span_context.trace_id
-        self._ended_steps.append((trace_id, span.name, span_context.span_id))
-        parent = span.parent
-        if parent is None or parent.is_remote:
-            # Only if it is still the trace's open root: another local root of the same
-            # distributed trace (a second request under one remote parent) may have replaced it.
-            self._open_roots.remove_if(trace_id, ended)
-            self._ended_roots.put(trace_id, span_context.span_id)
+        try:
+            span_context = span.context
+            self._ended_steps.append((span_context, span.name))
+            parent = span.parent
+            if parent is None or parent.is_remote:
+                trace_id = span_context.trace_id
+                reference = self._open_roots.get(trace_id)
+                root = reference() if reference is not None else None
+                # Only while it is still the trace's open root: a carrier (never registered), or
+                # another local root of the same distributed trace, must not take its place.
+                # (on_end gets a ReadableSpan copy, not the Span on_start saw: compare by id.)
+                if root is not None and root.context.span_id == span_context.span_id:
+                    self._open_roots.remove_if(trace_id, reference)
+                    self._ended_roots.put(trace_id, span_context.span_id)
+        except Exception:
+            report_internal_error("ScoringSpanProcessor.on_end")
 
     def shutdown(self) -> None:
         if self._is_shutdown:
             return
         self._is_shutdown = True
         _registry.discard(self)
-        for bounded in (self._open_spans, self._open_roots, self._ended_roots, self._ended_steps, self._memos):
-            bounded.clear()
+        for tracked in (self._open_roots, self._ended_roots, self._ended_steps, self._memos):
+            tracked.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here; exporters flush their own queues
 
     # --- Lookups used by the public API -----------------------------------------------------------
 
-    def tracks_span(self, span_id: int) -> bool:
-        return span_id in self._open_spans
-
     def tracks_trace(self, trace_id: int) -> bool:
         return trace_id in self._open_roots or trace_id in self._ended_roots
 
-    def find_step(self, trace_id: int, name: str) -> Optional[int]:
-        """The span id of the newest span called ``name`` in the trace, open or recently ended."""
-        for span in reversed(self._open_spans.values()):
-            if span.context.trace_id == trace_id and span.name == name:
-                return span.context.span_id
-        for ended_trace_id, ended_name, span_id in reversed(tuple(self._ended_steps)):  # a copy: on_end may append meanwhile
-            if ended_trace_id == trace_id and ended_name == name:
-                return span_id
+    def find_step(self, trace_id: int, name: str, current: Optional[Span] = None) -> Optional[int]:
+        """The span id of the span called ``name`` in the trace: the current span if it is that
+        step, else the newest such span that ended recently."""
+        if current is not None and current.context.trace_id == trace_id and current.name == name:
+            return current.context.span_id
+        for span_context, ended_name in reversed(tuple(self._ended_steps)):  # a copy: spans end meanwhile
+            if ended_name == name and span_context.trace_id == trace_id:
+                return span_context.span_id
         return None
 
     # --- Recording ----------------------------------------------------------------------------------
@@ -164,10 +172,7 @@ class ScoringSpanProcessor(SpanProcessor):
         """Write ``score`` on its target if that is open here, else on a carrier span."""
         if self._redactor is not None and score.metadata_json is not None:
             score = self._redactor.score(score)
-        target = self._open_target(score.scope, score.trace_id, score.span_id, current)
-        if target is not None and self._write(target, score):
-            return
-        self._carry(score.scope, score.trace_id, score.span_id, score)
+        self._record(score.scope, score.trace_id, score.span_id, score, current)
 
     def record_metadata(self, updates: Sequence[MetadataUpdate], current: Optional[Span] = None) -> None:
         """Write a batch of updates sharing one memo id, once per trace however often it runs."""
@@ -178,23 +183,27 @@ class ScoringSpanProcessor(SpanProcessor):
         if memo_key in self._memos:
             _logger.debug("metadata update %r already recorded in this trace; skipped", first.memo_id)
             return
-        self._memos.put(memo_key, True)
         if self._redactor is not None:
             updates = self._redactor.updates(updates)
         scope = Scope.TRACE if first.scope.value == "run" else Scope.SPAN
-        target = self._open_target(scope, first.trace_id, first.span_id, current)
-        if target is not None and self._write(target, updates):
-            return
-        self._carry(scope, first.trace_id, first.span_id, updates)
+        if self._record(scope, first.trace_id, first.span_id, updates, current):
+            self._memos.put(memo_key, True)  # only once recorded: a retry after a failure records
+
+    def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
+        """On the target if it is open here, else on a carrier span. False if nothing was written."""
+        target = self._open_target(scope, trace_id, span_id, current)
+        if target is not None and self._write(target, item):
+            return True
+        return self._carry(scope, trace_id, span_id, item)
 
     def _open_target(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], current: Optional[Span]) -> Optional[Span]:
         if scope is Scope.SPAN and span_id is not None:
             if current is not None and current.context.span_id == span_id:
                 return current
-            span = self._open_spans.get(span_id)
-            return span if span is not None and span.context.trace_id == trace_id else None
+            return None  # known only by id: a carrier span takes it
         if scope is Scope.TRACE and trace_id is not None:
-            return self._open_roots.get(trace_id)
+            reference = self._open_roots.get(trace_id)
+            return reference() if reference is not None else None
         return None
 
     def _write(self, span: Span, item: Writable) -> bool:
@@ -241,12 +250,17 @@ class ScoringSpanProcessor(SpanProcessor):
             span.set_attributes(summary)
         return True
 
-    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable) -> None:
+    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable) -> bool:
         """Start and end a short span that carries ``item`` for a target that is not open here.
 
         Its parent is the target (for a trace, the root if this process saw it end) and it links to
         the target once, so backends draw it in place and the translator can tell what was scored.
         """
+        if _ending_carrier.get():
+            # A span processor scores every span it sees end, carriers included: carrying that
+            # score would end another carrier, and so on forever.
+            _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(item))
+            return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
         links: List[Link] = []
         parent_context = context_api.Context()  # never the caller's context: the target decides
@@ -275,17 +289,23 @@ class ScoringSpanProcessor(SpanProcessor):
                 "No recording tracer provider to carry a late score or metadata update; pass tracer_provider= to ScoringSpanProcessor "
                 "or call otel_scoring.configure(). Nothing was recorded."
             )
-            return
+            return False
         try:
-            self._write(carrier, item)
+            written = self._write(carrier, item)
         finally:
-            carrier.end()
+            token = _ending_carrier.set(True)
+            try:
+                carrier.end()
+            finally:
+                _ending_carrier.reset(token)
+        return written
 
     def _root_span_id(self, trace_id: Optional[int]) -> Optional[int]:
         """The local root of the trace, open (but full or ending) or recently ended, if seen here."""
         if trace_id is None:
             return None
-        root = self._open_roots.get(trace_id)
+        reference = self._open_roots.get(trace_id)
+        root = reference() if reference is not None else None
         return root.context.span_id if root is not None else self._ended_roots.get(trace_id)
 
     def _carrier_tracer(self) -> trace.Tracer:
@@ -306,30 +326,34 @@ def _placeholder_span_id(trace_id: int) -> int:
 
 
 class _ProcessorRegistry:
-    """The live processors, newest last, so the module-level API can find the one to record with."""
+    """The live processors, newest last, so the module-level API can find the one to record with.
+
+    Every score asks it, so reads take no lock: they see an immutable tuple replaced on each
+    change, and the usual single processor is answered without looking at trace ids.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._processors: List[weakref.ReferenceType] = []
+        self._processors: Tuple["weakref.ReferenceType[ScoringSpanProcessor]", ...] = ()
 
     def add(self, processor: ScoringSpanProcessor) -> None:
         with self._lock:
-            self._processors.append(weakref.ref(processor))
+            self._processors = tuple(ref for ref in self._processors if ref() is not None) + (weakref.ref(processor),)
 
     def discard(self, processor: ScoringSpanProcessor) -> None:
         with self._lock:
-            self._processors = [ref for ref in self._processors if ref() not in (None, processor)]
+            self._processors = tuple(ref for ref in self._processors if ref() not in (None, processor))
 
     def live(self) -> List[ScoringSpanProcessor]:
         found = [ref() for ref in self._processors]
         return [p for p in found if p is not None]
 
     def for_target(self, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
-        """The processor that tracks the span or trace, else the newest one."""
+        """The processor that tracks the trace, else the newest one."""
+        references = self._processors
+        if len(references) == 1:
+            return references[0]()
         processors = self.live()
-        for processor in reversed(processors):
-            if span_id is not None and processor.tracks_span(span_id):
-                return processor
         for processor in reversed(processors):
             if trace_id is not None and processor.tracks_trace(trace_id):
                 return processor

@@ -128,7 +128,7 @@ class Redactor:
         except ScoreValidationError as error:
             _logger.warning("%s; its metadata is recorded as %s", error, REDACTED)
             metadata_json = json.dumps(REDACTED)
-        return dataclasses.replace(score, metadata_json=metadata_json)
+        return score._replace(metadata_json=metadata_json)
 
     # --- The walk -------------------------------------------------------------------------------------
 

@@ -71,7 +71,8 @@ def test_eight_threads_each_score_their_own_trace(tracer, exporter):
 
 
 def test_threads_scoring_one_shared_span_lose_nothing(tracer, exporter):
-    """Eight threads adding scores to the same open span: every score is there once."""
+    """Eight threads scoring the same open span by id: every score is there once, each carried
+    under that span (a span known only by id gets its scores on carrier spans)."""
     barrier = threading.Barrier(THREADS, timeout=30)
     with tracer.start_as_current_span("shared") as shared:
         trace_id, span_id = trace_hex(shared), span_hex(shared)
@@ -83,7 +84,10 @@ def test_threads_scoring_one_shared_span_lose_nothing(tracer, exporter):
 
         run_threads(work)
 
-    recorded = score_events(span_named(exporter, "shared"))
+    found = carriers(exporter)
+    for carrier in found:
+        assert_carrier_of(carrier, shared.get_span_context().trace_id, shared.get_span_context().span_id)
+    recorded = [score for carrier in found for score in score_events(carrier)]
     assert sorted((s.name, s.value) for s in recorded) == sorted((f"t{i}", float(n)) for i in range(THREADS) for n in range(10))
     assert len({s.id for s in recorded}) == THREADS * 10
 

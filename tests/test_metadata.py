@@ -62,16 +62,29 @@ def test_span_without_an_id_is_the_current_span(tracer, exporter):
     assert metadata_events(span_named(exporter, "run")) == []
 
 
-def test_step_by_name_while_it_is_open_lands_on_it(tracer, exporter):
-    """.step("process-data") while that step is still open writes on the step itself."""
+def test_step_by_name_from_inside_that_step_lands_on_it(tracer, exporter):
+    """.step("process-data") called inside that very step writes on the step itself."""
     with tracer.start_as_current_span("run"):
         with tracer.start_as_current_span("process-data") as step:
-            with tracer.start_as_current_span("read-batch"):
-                metadata("step-annotation").step("process-data").update({"recordsProcessed": 1500})
+            metadata("step-annotation").step("process-data").update({"recordsProcessed": 1500})
 
     (update,) = metadata_events(span_named(exporter, "process-data"))
     assert (update.scope, update.span_id) == ("span", span_hex(step))
     assert carriers(exporter) == []
+
+
+def test_step_by_name_of_a_step_still_running_around_the_caller_is_refused(tracer, exporter, caplog):
+    """A step is named once it has run (or from inside it); an enclosing step still running is
+    not known by name, so the update warns and records nothing."""
+    with tracer.start_as_current_span("run"):
+        with tracer.start_as_current_span("process-data"):
+            with tracer.start_as_current_span("read-batch"):
+                metadata("step-annotation").step("process-data").update({"recordsProcessed": 1500})
+
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "metadata update 'step-annotation' not recorded: no span named 'process-data' has ended in the current trace"
+    ]
+    assert all(metadata_events(span) == [] for span in exporter.get_finished_spans())
 
 
 def test_step_by_name_picks_the_newest_span_of_that_name(tracer, exporter):

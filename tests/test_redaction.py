@@ -228,3 +228,18 @@ def test_a_hook_that_is_not_callable_is_refused_at_construction():
     """redact= must be callable."""
     with pytest.raises(TypeError, match="callable"):
         ScoringSpanProcessor(redact="*password*")  # type: ignore[arg-type]
+
+
+def test_configure_passes_redaction_to_its_processor(exporter):
+    """`configure(redact_keys=...)` masks metadata keys as the processor argument does."""
+    provider = otel_scoring.configure(service_name="redacting", span_exporter=exporter, redact_keys=["card_*"], set_global=False)
+    try:
+        with provider.get_tracer("t").start_as_current_span("checkout"):
+            otel_scoring.metadata.update({"card_number": "4242424242424242", "plan": "pro"}, kind="billing")
+        provider.force_flush()
+        (span,) = exporter.get_finished_spans()
+        assert span.attributes["otel_scoring.metadata.billing.card_number"] == "[REDACTED]"
+        assert span.attributes["otel_scoring.metadata.billing.plan"] == "pro"
+        assert "4242" not in repr(span.events)
+    finally:
+        provider.shutdown()

@@ -178,7 +178,7 @@ BAD_METADATA = [
     pytest.param(lambda: metadata("m").update({"blob": "b" * 40_000}), "metadata update 'm' not recorded: values is 40011 bytes as JSON; the limit is 32768", id="values too large"),
     pytest.param(lambda: metadata("").update({"a": 1}), "metadata update '' not recorded: memo id must not be empty", id="empty memo id"),
     pytest.param(lambda: metadata(5).update({"a": 1}), "metadata update not recorded: memo id must be a string, not int", id="memo id not a string"),
-    pytest.param(lambda: metadata("m").step("missing").update({"a": 1}), "metadata update 'm' not recorded: no span named 'missing' in the current trace", id="unknown step"),
+    pytest.param(lambda: metadata("m").step("missing").update({"a": 1}), "metadata update 'm' not recorded: no span named 'missing' has ended in the current trace", id="unknown step"),
     pytest.param(lambda: metadata("m").span("zz").update({"a": 1}), "metadata update 'm' not recorded: span id 'zz' is not 16 hex digits", id="span id not hex"),
     pytest.param(lambda: metadata("m").run("not-a-trace").update({"a": 1}), "metadata update 'm' not recorded: trace_id 'not-a-trace' is not 32 hex digits", id="run id not hex"),
     pytest.param(lambda: metadata("m").span(SPAN, trace_id=True).update({"a": 1}), "metadata update 'm' not recorded: trace_id must be a hex string or an int, not a bool", id="trace id a bool"),

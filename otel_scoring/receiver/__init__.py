@@ -13,7 +13,9 @@ Both servers run on daemon threads and stop within a bounded time. The receiver 
 loopback unless told otherwise. Without a ``token`` anyone who can reach it can write scores; with
 one, every export must carry ``Authorization: Bearer <token>``. ``tls_cert_file`` and
 ``tls_key_file`` serve both transports over TLS. What it does with hostile input (limits, timeouts,
-refusals) is listed in ``docs/reliability.md``, "Untrusted input and security".
+refusals) is listed in ``docs/reliability.md``, "Untrusted input and security". ``on_stored``
+passes each stored batch on, e.g. to a :class:`~otel_scoring.forward.ForwardingSink` that forwards
+it to Phoenix, MLflow or Langfuse in the background (``docs/forwarding.md``).
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ class OTLPReceiver:
         max_body_bytes: the largest export accepted, compressed or not (default 16 MiB); also
             gRPC's ``grpc.max_receive_message_length``.
         allow_non_loopback: permit a ``host`` other machines can reach (logged as a warning).
-        shutdown_timeout_seconds: how long :meth:`stop` waits for exports in flight.
+        shutdown_timeout_seconds: how long :meth:`stop` waits in all: for exports in flight, then
+            for ``on_stored`` to shut down.
         token: a bearer token every export must present (``Authorization: Bearer <token>`` as an
             HTTP header or gRPC metadata); else ``OTEL_SCORING_RECEIVER_TOKEN``; unset or ``""``:
             no authentication.
@@ -88,6 +91,11 @@ class OTLPReceiver:
             calls in progress at once (more get ``RESOURCE_EXHAUSTED``); default 32.
         request_timeout_seconds: how long an OTLP/HTTP request may take to arrive, headers and
             body, before its connection is closed (default 30 s).
+        on_stored: called with each export's translation once its records are stored, on the
+            request's thread, so it must return quickly (a :class:`~otel_scoring.forward.ForwardingSink`
+            only queues). An exception from it is logged and the export still succeeds: the records
+            are stored. When it has a ``shutdown(timeout_seconds)`` method, :meth:`stop` calls it
+            after the servers stopped, with what is left of the shutdown timeout.
 
     Programmer errors (a non-loopback host without ``allow_non_loopback``, a bad limit or token,
     half a TLS pair) raise ``ValueError`` here, and TLS files that cannot be read or loaded raise
@@ -109,6 +117,7 @@ class OTLPReceiver:
         tls_key_file: Union[str, "os.PathLike[str]", None] = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        on_stored: Optional[Callable[[Any], object]] = None,
     ) -> None:
         for port in (grpc_port, http_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -137,6 +146,8 @@ class OTLPReceiver:
         self.max_connections = max_connections
         self.request_timeout_seconds = float(request_timeout_seconds)
         self._requested_ports = (grpc_port, http_port)
+        self._on_stored = on_stored
+        self._on_stored_failures = 0
         self._stored = threading.Condition()
         self._grpc: Optional[GRPCReceiverServer] = None
         self._http: Optional[HTTPReceiverThread] = None
@@ -189,6 +200,13 @@ class OTLPReceiver:
             http_server.stop(max(0.0, deadline - time.monotonic()))
         if grpc_server is not None:
             grpc_server.stop(max(0.0, deadline - time.monotonic()))
+        # Only now, with no export left to pass records on, may the hook stop (a sink flushes).
+        shutdown = getattr(self._on_stored, "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown(max(0.0, deadline - time.monotonic()))
+            except Exception:
+                _logger.exception("The receiver's on_stored hook failed to shut down")
 
     def __enter__(self) -> "OTLPReceiver":
         return self.start()
@@ -266,4 +284,18 @@ class OTLPReceiver:
         written = self.store.add(translation)
         with self._stored:
             self._stored.notify_all()
+        if self._on_stored is not None:
+            self._pass_on(translation)
         return written
+
+    def _pass_on(self, translation: Any) -> None:
+        # The records are stored, so the export succeeds whatever the hook does: an error here
+        # must not make the exporter retry (or drop) data that already arrived.
+        try:
+            self._on_stored(translation)  # type: ignore[misc]
+        except Exception:
+            self._on_stored_failures += 1
+            if self._on_stored_failures == 1:
+                _logger.exception("The receiver's on_stored hook failed; the records are stored but were not passed on")
+            else:
+                _logger.debug("The receiver's on_stored hook failed again (%d times)", self._on_stored_failures, exc_info=True)

@@ -19,6 +19,7 @@ import json
 import math
 import sys
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from otel_scoring import schema
@@ -38,12 +39,47 @@ DECODED_EVENT_NAMES = frozenset((schema.EVALUATION_RESULT_EVENT, schema.METADATA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ISO_PARSER_READS_Z = sys.version_info >= (3, 11)  # and gives timezone.utc for it
-_HEX = frozenset("0123456789abcdef")
+_LOWER_HEX = frozenset("0123456789abcdef")
+_isfinite = math.isfinite
+_TRACE_ID_DIGITS = 2 * TRACE_ID_BYTES
+_SPAN_ID_DIGITS = 2 * SPAN_ID_BYTES
 _ANNOTATION_PREFIX = schema.OPENINFERENCE_ANNOTATION_PREFIX
 _ANNOTATION_FIELDS = ("score", "label", "explanation")
 
-# Which write of a record is the latest: (event time in ns, position in the input).
-_Write = Tuple[int, int]
+# Wire names as module globals: the hot path reads each once per score.
+_SCORE_EVENT = schema.EVALUATION_RESULT_EVENT
+_METADATA_EVENT = schema.METADATA_UPDATE_EVENT
+_CARRIER = schema.CARRIER
+_CARRIER_SPAN_NAME = schema.CARRIER_SPAN_NAME
+_SCORE_ID = schema.SCORE_ID
+_NAME = schema.GEN_AI_EVALUATION_NAME
+_VALUE = schema.GEN_AI_EVALUATION_SCORE_VALUE
+_LABEL = schema.GEN_AI_EVALUATION_SCORE_LABEL
+_EXPLANATION = schema.GEN_AI_EVALUATION_EXPLANATION
+_TRACE_ID = schema.SCORE_TRACE_ID
+_SPAN_ID = schema.SCORE_SPAN_ID
+_SESSION_ID = schema.SCORE_SESSION_ID
+_DATASET_RUN_ID = schema.SCORE_DATASET_RUN_ID
+_DATA_TYPE = schema.SCORE_DATA_TYPE
+_SCOPE = schema.SCORE_SCOPE
+_SOURCE = schema.SCORE_SOURCE
+_CONFIG_ID = schema.SCORE_CONFIG_ID
+_METADATA = schema.SCORE_METADATA
+_TIMESTAMP = schema.SCORE_TIMESTAMP
+_DATA_TYPES = tuple(schema.DATA_TYPES)
+_SCORE_SCOPES = tuple(schema.SCORE_SCOPES)
+_MEMO_ID = schema.METADATA_UPDATE_MEMO_ID
+_INDEX = schema.METADATA_UPDATE_INDEX
+_VALUES = schema.METADATA_UPDATE_VALUES
+_KIND = schema.METADATA_UPDATE_KIND
+_METADATA_SCOPE = schema.METADATA_UPDATE_SCOPE
+_METADATA_TIMESTAMP = schema.METADATA_UPDATE_TIMESTAMP
+_METADATA_TRACE_ID = schema.METADATA_UPDATE_TRACE_ID
+_METADATA_SPAN_ID = schema.METADATA_UPDATE_SPAN_ID
+_METADATA_SCOPES = tuple(schema.METADATA_SCOPES)
+
+_SCORE_ORDER = attrgetter("timestamp", "id")
+_METADATA_ORDER = attrgetter("timestamp", "memo_id", "index")
 
 
 class _Skip(Exception):
@@ -52,24 +88,29 @@ class _Skip(Exception):
 
 def decode(views: Iterable[SpanView]) -> Translation:
     """Records of every score and metadata update in ``views``, latest write per id."""
-    scores: Dict[str, Tuple[_Write, ScoreRecord]] = {}
+    # key -> (time of the write in ns, record). Writes are read in input order, so a later write
+    # with the same time wins: comparing times with <= is the (time, position) order.
+    scores: Dict[str, Tuple[int, ScoreRecord]] = {}
     # A memo id is unique within one run only: the same code re-run in another trace reuses it.
-    metadata: Dict[Tuple[Any, str, int], Tuple[_Write, MetadataRecord]] = {}
-    position = 0
+    metadata: Dict[Tuple[Any, str, int], Tuple[int, MetadataRecord]] = {}
     for view in views:
         span_name = None if _is_carrier(view) else view.name
         for event_name, time_unix_nano, attributes in view.events:
-            position += 1
             try:
-                if event_name == schema.EVALUATION_RESULT_EVENT:
-                    if schema.SCORE_ID in attributes:
+                if event_name == _SCORE_EVENT:
+                    if _SCORE_ID in attributes:
                         score = _score(view, span_name, time_unix_nano, attributes)
                     else:
                         score = _genai_score(view, span_name, time_unix_nano, attributes)
-                    _keep_latest(scores, score.id, (time_unix_nano, position), score)
-                elif event_name == schema.METADATA_UPDATE_EVENT:
+                    previous = scores.get(score.id)
+                    if previous is None or previous[0] <= time_unix_nano:
+                        scores[score.id] = (time_unix_nano, score)
+                elif event_name == _METADATA_EVENT:
                     update = _metadata(view, span_name, time_unix_nano, attributes)
-                    _keep_latest(metadata, (update.trace_id, update.memo_id, update.index), (time_unix_nano, position), update)
+                    key = (update.trace_id, update.memo_id, update.index)
+                    previous_update = metadata.get(key)
+                    if previous_update is None or previous_update[0] <= time_unix_nano:
+                        metadata[key] = (time_unix_nano, update)
             except (_Skip, ValueError, TypeError, OverflowError, RecursionError):
                 continue
         if view.attributes:
@@ -78,66 +119,87 @@ def decode(views: Iterable[SpanView]) -> Translation:
             except (ValueError, TypeError, OverflowError):
                 annotations = []
             for score in annotations:
-                position += 1
-                _keep_latest(scores, score.id, (view.start_time_unix_nano, position), score)
+                previous = scores.get(score.id)
+                if previous is None or previous[0] <= view.start_time_unix_nano:
+                    scores[score.id] = (view.start_time_unix_nano, score)
     return Translation(
-        scores=sorted((record for _, record in scores.values()), key=lambda r: (r.timestamp, r.id)),
-        metadata=sorted((record for _, record in metadata.values()), key=lambda r: (r.timestamp, r.memo_id, r.index)),
+        scores=sorted([record for _, record in scores.values()], key=_SCORE_ORDER),
+        metadata=sorted([record for _, record in metadata.values()], key=_METADATA_ORDER),
     )
 
 
-def _keep_latest(found: Dict[Any, Tuple[_Write, Any]], key: Any, write: _Write, record: Any) -> None:
-    previous = found.get(key)
-    if previous is None or previous[0] <= write:
-        found[key] = (write, record)
-
-
 def _is_carrier(view: SpanView) -> bool:
-    return view.attributes.get(schema.CARRIER) is True or view.name == schema.CARRIER_SPAN_NAME
+    return view.name == _CARRIER_SPAN_NAME or (view.attributes.get(_CARRIER) is True if view.attributes else False)
 
 
 # --- Our score events ------------------------------------------------------------------------------
+#
+# The hottest code of the receiver: one call per score of every export. Attributes are read with
+# one bound ``get`` each and checked inline (str or None for text), not through a helper per field.
 
 
 def _score(view: SpanView, span_name: Optional[str], time_unix_nano: int, attributes: Mapping[str, Any]) -> ScoreRecord:
-    score_id = _required_text(attributes, schema.SCORE_ID)
-    name = _required_text(attributes, schema.GEN_AI_EVALUATION_NAME)
-    value = _optional_number(attributes, schema.GEN_AI_EVALUATION_SCORE_VALUE)
-    label = _optional_text(attributes, schema.GEN_AI_EVALUATION_SCORE_LABEL)
-    trace_id = _optional_id(attributes, schema.SCORE_TRACE_ID, TRACE_ID_BYTES)
-    span_id = _optional_id(attributes, schema.SCORE_SPAN_ID, SPAN_ID_BYTES)
-    session_id = _optional_text(attributes, schema.SCORE_SESSION_ID)
-    dataset_run_id = _optional_text(attributes, schema.SCORE_DATASET_RUN_ID)
-    data_type = _optional_text(attributes, schema.SCORE_DATA_TYPE)
+    get = attributes.get
+    score_id = get(_SCORE_ID)
+    name = get(_NAME)
+    if not (isinstance(score_id, str) and score_id and isinstance(name, str) and name):
+        raise _Skip
+    value = get(_VALUE)
+    if value is not None:
+        value = _number(value)
+    label = get(_LABEL)
+    session_id = get(_SESSION_ID)
+    dataset_run_id = get(_DATASET_RUN_ID)
+    data_type = get(_DATA_TYPE)
+    scope = get(_SCOPE)
+    source = get(_SOURCE)
+    comment = get(_EXPLANATION)
+    config_id = get(_CONFIG_ID)
+    metadata_json = get(_METADATA)
+    timestamp_text = get(_TIMESTAMP)
+    if (
+        (label is not None and not isinstance(label, str))
+        or (session_id is not None and not isinstance(session_id, str))
+        or (dataset_run_id is not None and not isinstance(dataset_run_id, str))
+        or (source is not None and not isinstance(source, str))
+        or (comment is not None and not isinstance(comment, str))
+        or (config_id is not None and not isinstance(config_id, str))
+        or (metadata_json is not None and not isinstance(metadata_json, str))
+        or (timestamp_text is not None and not isinstance(timestamp_text, str))
+    ):
+        raise _Skip
+    trace_id = get(_TRACE_ID)
+    if trace_id is not None:
+        trace_id = _id_text(trace_id, _TRACE_ID_DIGITS)
+    span_id = get(_SPAN_ID)
+    if span_id is not None:
+        span_id = _id_text(span_id, _SPAN_ID_DIGITS)
     if data_type is None:
         data_type = "CATEGORICAL" if label is not None and value is None else "NUMERIC"
-    elif data_type not in schema.DATA_TYPES:
+    elif data_type not in _DATA_TYPES:  # a tuple of str: anything else, str or not, is not in it
         raise _Skip
-    scope = _optional_text(attributes, schema.SCORE_SCOPE)
     if scope is None:
         scope = _implied_scope(trace_id, span_id, session_id, dataset_run_id)
-    elif scope not in schema.SCORE_SCOPES:
+    elif scope not in _SCORE_SCOPES:
         raise _Skip
-    metadata_json = _optional_text(attributes, schema.SCORE_METADATA)
-    timestamp_text = _optional_text(attributes, schema.SCORE_TIMESTAMP)
     return ScoreRecord(
-        id=score_id,
-        name=name,
-        value=value,
-        string_value=label,
-        data_type=data_type,
-        scope=scope,
-        trace_id=trace_id,
-        observation_id=span_id,
-        session_id=session_id,
-        dataset_run_id=dataset_run_id,
-        source=_optional_text(attributes, schema.SCORE_SOURCE) or DEFAULT_SOURCE,
-        comment=_optional_text(attributes, schema.GEN_AI_EVALUATION_EXPLANATION),
-        config_id=_optional_text(attributes, schema.SCORE_CONFIG_ID),
-        metadata=None if metadata_json is None else json.loads(metadata_json),
-        timestamp=_time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
-        service_name=view.service_name,
-        span_name=span_name,
+        score_id,
+        name,
+        value,
+        label,
+        data_type,
+        scope,
+        trace_id,
+        span_id,  # observation_id
+        session_id,
+        dataset_run_id,
+        source or DEFAULT_SOURCE,
+        comment,
+        config_id,
+        None if metadata_json is None else json.loads(metadata_json),
+        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
+        view.service_name,
+        span_name,
     )
 
 
@@ -237,30 +299,47 @@ def _annotation_scores(view: SpanView, span_name: Optional[str]) -> List[ScoreRe
 
 
 def _metadata(view: SpanView, span_name: Optional[str], time_unix_nano: int, attributes: Mapping[str, Any]) -> MetadataRecord:
-    memo_id = _required_text(attributes, schema.METADATA_UPDATE_MEMO_ID)
-    index = attributes.get(schema.METADATA_UPDATE_INDEX)
+    get = attributes.get
+    memo_id = get(_MEMO_ID)
+    index = get(_INDEX)
+    values_json = get(_VALUES)
+    if not (isinstance(memo_id, str) and memo_id and isinstance(values_json, str) and values_json):
+        raise _Skip
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise _Skip
-    values = json.loads(_required_text(attributes, schema.METADATA_UPDATE_VALUES))
+    kind = get(_KIND)
+    scope = get(_METADATA_SCOPE)
+    timestamp_text = get(_METADATA_TIMESTAMP)
+    if (
+        (kind is not None and not isinstance(kind, str))
+        or (scope is not None and not isinstance(scope, str))
+        or (timestamp_text is not None and not isinstance(timestamp_text, str))
+    ):
+        raise _Skip
+    trace_id = get(_METADATA_TRACE_ID)
+    if trace_id is not None:
+        trace_id = _id_text(trace_id, _TRACE_ID_DIGITS)
+    span_id = get(_METADATA_SPAN_ID)
+    if span_id is not None:
+        span_id = _id_text(span_id, _SPAN_ID_DIGITS)
+    values = json.loads(values_json)
     if not isinstance(values, dict):
         raise _Skip
-    trace_id = _optional_id(attributes, schema.METADATA_UPDATE_TRACE_ID, TRACE_ID_BYTES)
-    span_id = _optional_id(attributes, schema.METADATA_UPDATE_SPAN_ID, SPAN_ID_BYTES)
-    scope = _optional_text(attributes, schema.METADATA_UPDATE_SCOPE) or ("span" if span_id is not None else "run")
-    if scope not in schema.METADATA_SCOPES:
+    if not scope:
+        scope = "span" if span_id is not None else "run"
+    elif scope not in _METADATA_SCOPES:
         raise _Skip
-    timestamp_text = _optional_text(attributes, schema.METADATA_UPDATE_TIMESTAMP)
     return MetadataRecord(
-        memo_id=memo_id,
-        index=index,
-        kind=_optional_text(attributes, schema.METADATA_UPDATE_KIND) or DEFAULT_METADATA_KIND,
-        scope=scope,
-        values=values,
-        trace_id=trace_id,
-        span_id=span_id,
-        timestamp=_time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
-        service_name=view.service_name,
-        span_name=span_name,
+        memo_id,
+        index,
+        kind or DEFAULT_METADATA_KIND,
+        scope,
+        values,
+        trace_id,
+        span_id,
+        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
+        view.service_name,
+        span_name,
     )
 
 
@@ -285,14 +364,7 @@ def _optional_text(attributes: Mapping[str, Any], key: str) -> Optional[str]:
 
 def _optional_number(attributes: Mapping[str, Any], key: str) -> Optional[float]:
     value = attributes.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Skip
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Skip
-    return number
+    return None if value is None else _number(value)
 
 
 def _finite_float(value: Any) -> Optional[float]:
@@ -305,16 +377,27 @@ def _finite_float(value: Any) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
-def _optional_id(attributes: Mapping[str, Any], key: str, size: int) -> Optional[str]:
-    value = attributes.get(key)
-    if value is None:
-        return None
+def _id_text(value: Any, digits: int) -> str:
+    """A hex id of ``digits`` digits as lowercase text; anything else skips the event."""
     if not isinstance(value, str):
         raise _Skip
+    if len(value) == digits and _LOWER_HEX.issuperset(value):
+        return value  # as we write ids: nothing to convert
     text = value.lower()
-    if len(text) != 2 * size or not _HEX.issuperset(text):
+    if len(text) != digits or not _LOWER_HEX.issuperset(text):
         raise _Skip
     return text
+
+
+def _number(value: Any) -> float:
+    """A finite number as a float (never a bool); anything else skips the event."""
+    if value.__class__ is not float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Skip
+        value = float(value)  # an int past a float's range raises OverflowError: skipped too
+    if not _isfinite(value):
+        raise _Skip
+    return value
 
 
 def _parse_time(text: str) -> datetime:
