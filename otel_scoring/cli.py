@@ -32,7 +32,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from otel_scoring import _formatting
 from otel_scoring._settings import resolve_str
@@ -356,18 +356,16 @@ def _forward(args: argparse.Namespace) -> int:
             for r in results
         ]
         _print(_formatting.render_table(headers, rows, right_aligned=headers[1:-1]))
-    for result in results:
-        for message in result.errors:
-            print(f"otel-scoring forward: {result.destination}: {message}", file=sys.stderr)
+    # Each destination that failed has already logged its first error on stderr.
     return 0 if all(result.ok for result in results) else 1
 
 
-def _records_of_files(paths: Sequence[str]) -> "tuple[list, list]":
+def _records_of_files(paths: Sequence[str]) -> Tuple[List[Any], List[Any]]:
     """Every score and metadata update of the files, each once (a later write of an id wins)."""
     from otel_scoring.translate import records_from_file
 
-    scores: dict = {}
-    metadata: dict = {}
+    scores: Dict[Any, Any] = {}
+    metadata: Dict[Any, Any] = {}
     for path in paths:
         try:
             translation = records_from_file(path)
@@ -382,7 +380,7 @@ def _records_of_files(paths: Sequence[str]) -> "tuple[list, list]":
     return sorted(scores.values(), key=lambda r: r.timestamp), sorted(metadata.values(), key=lambda r: r.timestamp)
 
 
-def _keep_latest(records: dict, key: Any, record: Any) -> None:
+def _keep_latest(records: Dict[Any, Any], key: Any, record: Any) -> None:
     kept = records.get(key)
     if kept is None or record.timestamp >= kept.timestamp:
         records[key] = record

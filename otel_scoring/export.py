@@ -18,6 +18,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.util.re import parse_env_headers
 
 from otel_scoring._guard import guarded
 
@@ -40,9 +41,8 @@ def resolve_protocol(protocol: Optional[str] = None) -> str:
 def _parse_headers(headers: Headers) -> Optional[Dict[str, str]]:
     if headers is None:
         return None
-    if isinstance(headers, str):
-        pairs = (item.split("=", 1) for item in headers.split(",") if "=" in item)
-        return {key.strip(): value.strip() for key, value in pairs}
+    if isinstance(headers, str):  # "k=v,k2=v2", parsed as the SDK parses OTEL_EXPORTER_OTLP_HEADERS
+        return dict(parse_env_headers(headers, liberal=True))
     return dict(headers)
 
 

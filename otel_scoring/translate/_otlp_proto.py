@@ -1,15 +1,17 @@
-"""OTLP protobuf (``ExportTraceServiceRequest`` / ``TracesData``) → span views, on the hot path.
+"""OTLP protobuf (``ExportTraceServiceRequest`` / ``TracesData``) → records, on the hot path.
 
 The receiver runs this for every export, so it does the least it can: it parses with the
 generated classes, and when the serialized bytes do not even contain an event name or annotation
-prefix the decoder reads, it stops there. Otherwise it walks the events comparing names and builds
-a view only for spans that carry something, holding only the events and attributes the decoder
-reads. Nothing is converted to dicts wholesale.
+prefix the decoder reads, it stops there. Otherwise it walks the events comparing names and hands
+each decoded event straight to a :class:`RecordCollector`, without building a view per span: only
+the rare span with OpenInference annotations becomes a :class:`SpanView`. Ids of the carrying span
+are worked out only for evaluation events from other tools (ours carry their own). Nothing is
+converted to dicts wholesale.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -17,18 +19,20 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from otel_scoring import schema
-from otel_scoring.translate._decode import DECODED_EVENT_NAMES
+from otel_scoring.translate._decode import RecordCollector, is_carrier
 from otel_scoring.translate._span_view import SpanView
-from otel_scoring.translate._translation import TranslationError
+from otel_scoring.translate._translation import Translation, TranslationError
 
 TraceRequest = Union[ExportTraceServiceRequest, TracesData]
 
 _SERVICE_NAME = "service.name"
 _CARRIER = schema.CARRIER
+_SCORE_EVENT = schema.EVALUATION_RESULT_EVENT
+_METADATA_EVENT = schema.METADATA_UPDATE_EVENT
 _ANNOTATION_PREFIX = schema.OPENINFERENCE_ANNOTATION_PREFIX
 # Strings are stored verbatim in protobuf, so absent bytes mean absent names.
 # Scores first: most requests that carry anything carry a score, and any() stops at the first find.
-_EVENT_NAME_BYTES = tuple(name.encode("utf-8") for name in (schema.EVALUATION_RESULT_EVENT, schema.METADATA_UPDATE_EVENT))
+_EVENT_NAME_BYTES = tuple(name.encode("utf-8") for name in (_SCORE_EVENT, _METADATA_EVENT))
 _ANNOTATION_PREFIX_BYTES = _ANNOTATION_PREFIX.encode("utf-8")
 _SCALAR_KINDS = frozenset(("string_value", "double_value", "int_value", "bool_value", "bytes_value"))
 
@@ -43,69 +47,88 @@ def parse(data: Union[bytes, bytearray, memoryview]) -> ExportTraceServiceReques
     return request
 
 
-def span_views_from_bytes(data: Union[bytes, bytearray, memoryview], request: Optional[TraceRequest] = None) -> Iterator[SpanView]:
-    """Views of the spans in serialized ``data`` (already parsed into ``request``, when given)."""
+def translate(data: Union[bytes, bytearray, memoryview], request: Optional[TraceRequest] = None) -> Translation:
+    """Records of serialized ``data`` (already parsed into ``request``, when given)."""
     if request is None:
         request = parse(data)
     raw = data if isinstance(data, bytes) else bytes(data)
     with_events = any(name in raw for name in _EVENT_NAME_BYTES)
     with_annotations = _ANNOTATION_PREFIX_BYTES in raw
-    if not (with_events or with_annotations):
-        return iter(())
-    return span_views(request, with_events=with_events, with_annotations=with_annotations)
+    collector = RecordCollector()
+    if with_events or with_annotations:
+        _collect(request, collector, with_events=with_events, with_annotations=with_annotations)
+    return collector.translation()
 
 
-def span_views(request: TraceRequest, *, with_events: bool = True, with_annotations: bool = True) -> Iterator[SpanView]:
-    """A view of each span that carries a decoded event or an annotation attribute.
+def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: bool, with_annotations: bool) -> None:
+    """Hand every decoded event (and, when present, annotation) of ``request`` to ``collector``.
 
     Span attributes are read only when annotations may be present. Carrier spans are still known
     by their name (the decoder checks the name as well as the flag attribute).
     """
-    decoded_names = DECODED_EVENT_NAMES
+    add_score_event = collector.add_score_event
+    add_metadata_event = collector.add_metadata_event
     for resource_spans in request.resource_spans:
         service_name: Optional[str] = None
         service_name_read = False
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                events: Optional[List[Any]] = None
+                attributes = _decoded_attributes(span) if with_annotations else None
+                span_name: Optional[str] = None
+                span_name_read = False
                 if with_events:
                     for event in span.events:
-                        name = event.name
-                        if name in decoded_names:
-                            if events is None:
-                                events = []
-                            events.append((name, event.time_unix_nano, attribute_dict(event.attributes)))
-                if with_annotations:
-                    attributes = _decoded_attributes(span)
-                    if events is None and not _has_annotations(attributes):
-                        continue
-                elif events is None:
-                    continue
-                else:
-                    attributes = None
-                if not service_name_read:
-                    service_name = _service_name(resource_spans.resource)
-                    service_name_read = True
-                yield SpanView(
-                    trace_id=_hex(span.trace_id, 16),
-                    span_id=_hex(span.span_id, 8),
-                    parent_span_id=_hex(span.parent_span_id, 8),
-                    name=span.name,
-                    service_name=service_name,
-                    start_time_unix_nano=span.start_time_unix_nano,
-                    attributes=attributes,
-                    events=events or (),
-                    links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links] if span.links else (),
-                )
+                        event_name = event.name
+                        if event_name != _SCORE_EVENT and event_name != _METADATA_EVENT:
+                            continue
+                        if not span_name_read:
+                            name = span.name
+                            span_name = None if is_carrier(name, attributes) else name
+                            span_name_read = True
+                        if not service_name_read:
+                            service_name = _service_name(resource_spans.resource)
+                            service_name_read = True
+                        if event_name == _SCORE_EVENT:
+                            add_score_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name, span, _span_ids)
+                        else:
+                            add_metadata_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name)
+                if attributes is not None and _has_annotations(attributes):
+                    if not service_name_read:
+                        service_name = _service_name(resource_spans.resource)
+                        service_name_read = True
+                    name = span.name
+                    trace_id, span_id = _span_ids(span)
+                    view = SpanView(
+                        trace_id=trace_id,
+                        span_id=span_id,
+                        parent_span_id=_hex(span.parent_span_id, 8),
+                        name=name,
+                        service_name=service_name,
+                        start_time_unix_nano=span.start_time_unix_nano,
+                        attributes=attributes,
+                    )
+                    collector.add_annotations(view, None if is_carrier(name, attributes) else name)
+
+
+def _span_ids(span: Any) -> Tuple[Optional[str], Optional[str]]:
+    return _hex(span.trace_id, 16), _hex(span.span_id, 8)
 
 
 def attribute_dict(key_values: Any) -> Dict[str, Any]:
-    """Repeated ``KeyValue`` as a dict; scalars (all the schema writes) without a recursive call."""
+    """Repeated ``KeyValue`` as a dict; scalars (all the schema writes) without a recursive call.
+
+    Nearly every value the decoder reads is a string: a non-empty ``string_value`` can only mean
+    the oneof holds a string, so one field read replaces ``WhichOneof`` and a ``getattr``.
+    """
     decoded = {}
     for kv in key_values:
         value = kv.value
-        kind = value.WhichOneof("value")
-        decoded[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else any_value(value)
+        text = value.string_value
+        if text:
+            decoded[kv.key] = text
+        else:
+            kind = value.WhichOneof("value")
+            decoded[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else any_value(value)
     return decoded
 
 

@@ -43,10 +43,19 @@ def records_from_otlp_proto(data: ProtoInput) -> Translation:
     """
     if isinstance(data, (ExportTraceServiceRequest, TracesData)):
         # Serializing (C speed) to look for our names is cheaper than reading every span's attributes.
-        return decode(_otlp_proto.span_views_from_bytes(data.SerializeToString(), data))
+        return _otlp_proto.translate(data.SerializeToString(), data)
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return decode(_otlp_proto.span_views_from_bytes(data))
+        return _otlp_proto.translate(data)
     raise TranslationError(f"expected OTLP protobuf bytes or a parsed request, not {type(data).__name__}")
+
+
+def records_from_parsed_otlp_proto(data: bytes, request: ExportTraceServiceRequest) -> Translation:
+    """Records from serialized OTLP ``data`` that the caller has already parsed into ``request``.
+
+    For the receiver, which parses each export itself to check it: neither parsing again nor
+    serializing again is needed. ``request`` must be exactly what ``data`` parses to.
+    """
+    return _otlp_proto.translate(data, request)
 
 
 def records_from_otlp_json(document: JsonInput) -> Translation:
@@ -94,7 +103,7 @@ def _records_from_proto_document(document: Union[bytes, bytearray]) -> Translati
     if not request.resource_spans:
         # Protobuf parses much garbage as unknown fields; trace data has resource spans.
         raise TranslationError("not trace data: neither JSON nor OTLP protobuf with spans")
-    return decode(_otlp_proto.span_views_from_bytes(document, request))
+    return _otlp_proto.translate(document, request)
 
 
 def records_from_file(path: PathInput) -> Translation:
