@@ -5,6 +5,13 @@ score id and the newest write of a score wins (by the score's own timestamp, so 
 export arriving late cannot undo an update). Metadata updates are keyed by (trace, memo id, index):
 a memo id is unique within its run, not across runs.
 
+Each ``add`` is one transaction: every row of a translation goes in with as few multi-row
+upserts as SQLite allows (see :class:`_Upsert`), committed together. With WAL and
+``synchronous=NORMAL`` a committed ``add`` survives the process crashing; a power loss or OS
+crash may lose the adds made since the last checkpoint (SQLite syncs the log at each checkpoint,
+by default every 1000 pages), but never corrupts the file. Syncing at every commit (``FULL``)
+would cost a disk flush per export request.
+
 Times are stored as integer microseconds since the epoch (UTC): exact, sortable and cheap to
 bucket. Every statement is parameterised. One connection behind a lock serves every thread (the
 receiver's request threads included), which also keeps ``ScoreStore(":memory:")`` one database.
@@ -19,6 +26,7 @@ import os
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -27,6 +35,9 @@ _logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _BUSY_TIMEOUT_SECONDS = 10.0  # another process (the CLI, a second writer) holding the write lock
+# Compact JSON, as json.dumps(value, separators=(",", ":"), ensure_ascii=False) writes it, without
+# building a new encoder for every row.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -102,18 +113,47 @@ _METADATA_COLUMNS = (
 )
 
 
-def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    # Built from the constant column lists above only: no caller input reaches the SQL text.
-    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in key)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} "
-        f"WHERE excluded.timestamp_us >= {table}.timestamp_us"
-    )
+# SQLite's oldest default limit on parameters in one statement (3.32 raised it to 32 766).
+_MAX_PARAMETERS = 999
 
 
-_UPSERT_SCORE = _upsert("scores", _SCORE_COLUMNS, ("id",))
-_UPSERT_METADATA = _upsert("metadata", _METADATA_COLUMNS, ("trace_key", "memo_id", "update_index"))
+class _Upsert:
+    """Upserts of many rows into one table, as few multi-row statements as SQLite allows.
+
+    ``executemany`` runs one statement per row, and the ``sqlite3`` module releases the GIL
+    around every step: with the receiver's request threads busy translating, each of those
+    hand-overs can wait for another thread's turn, hundreds of times per export while the
+    store's lock is held. A ``VALUES`` list of many rows is one step; the upsert still applies
+    row by row, in order, exactly as ``executemany`` would.
+    """
+
+    def __init__(self, table: str, columns: Sequence[str], key: Sequence[str]) -> None:
+        # Built from the constant column lists above only: no caller input reaches the SQL text.
+        updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in key)
+        self._head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        self._row = f"({', '.join('?' for _ in columns)})"
+        self._tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table}.timestamp_us"
+        self.rows_per_statement = _MAX_PARAMETERS // len(columns)
+        self._statements: Dict[int, str] = {}  # at most rows_per_statement of them
+
+    def statement(self, rows: int) -> str:
+        sql = self._statements.get(rows)
+        if sql is None:
+            sql = self._statements[rows] = self._head + ", ".join([self._row] * rows) + self._tail
+        return sql
+
+    def run(self, connection: sqlite3.Connection, rows: Sequence[tuple]) -> int:
+        """Rows changed: inserted, or updated because the write is at least as new."""
+        written = 0
+        step = self.rows_per_statement
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            written += connection.execute(self.statement(len(chunk)), list(chain.from_iterable(chunk))).rowcount
+        return written
+
+
+_UPSERT_SCORES = _Upsert("scores", _SCORE_COLUMNS, ("id",))
+_UPSERT_METADATA = _Upsert("metadata", _METADATA_COLUMNS, ("trace_key", "memo_id", "update_index"))
 
 
 def to_microseconds(moment: datetime) -> int:
@@ -182,11 +222,9 @@ class ScoreStore:
             connection = self._connection
             connection.execute("BEGIN IMMEDIATE")
             try:
-                # executemany's rowcount sums the rows each statement changed; a skipped upsert adds 0.
-                if score_rows:
-                    written += connection.executemany(_UPSERT_SCORE, score_rows).rowcount
-                if metadata_rows:
-                    written += connection.executemany(_UPSERT_METADATA, metadata_rows).rowcount
+                # Each statement's rowcount is the rows it changed; a skipped upsert adds 0.
+                written += _UPSERT_SCORES.run(connection, score_rows)
+                written += _UPSERT_METADATA.run(connection, metadata_rows)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -312,7 +350,7 @@ def _score_row(record: ScoreRecord) -> tuple:
         record.source,
         record.comment,
         record.config_id,
-        None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":"), ensure_ascii=False),
+        None if record.metadata is None else _encode_json(record.metadata),
         to_microseconds(record.timestamp),
         record.service_name,
         record.span_name,
@@ -337,7 +375,7 @@ def _metadata_row(record: MetadataRecord) -> tuple:
         record.index,
         record.kind,
         record.scope,
-        json.dumps(dict(record.values), separators=(",", ":"), ensure_ascii=False),
+        _encode_json(dict(record.values)),
         record.span_id,
         to_microseconds(record.timestamp),
         record.service_name,

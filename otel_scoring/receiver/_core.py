@@ -33,6 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_scoring.receiver._limits import bounded
 from otel_scoring.translate import Translation, TranslationError, records_from_otlp_json, records_from_otlp_proto
+from otel_scoring.translate._readers import records_from_parsed_otlp_proto
 
 _logger = logging.getLogger(__name__)
 
@@ -293,7 +294,11 @@ class ReceiverCore:
             except (DecodeError, RecursionError, ValueError) as exc:
                 raise _Refused(400, f"the body is not an OTLP ExportTraceServiceRequest ({exc})") from None
             rejected = _drop_unreadable_proto_spans(request)
-            return _readable(records_from_otlp_proto, request), rejected, _REJECTED_REASON
+            if rejected:  # the request changed: translate what is left of it
+                return _readable(records_from_otlp_proto, request), rejected, _REJECTED_REASON
+            # Unchanged, so the translator reads the bytes already in hand, neither parsing nor
+            # serializing the request again (it searches them for the names it decodes).
+            return records_from_parsed_otlp_proto(raw, request), 0, _REJECTED_REASON
         try:
             document = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors

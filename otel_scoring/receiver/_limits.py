@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.translate import Translation
@@ -72,42 +72,64 @@ def bounded(translation: Translation) -> BoundedTranslation:
 
 
 def _bounded_score(score: ScoreRecord) -> ScoreRecord:
-    for text in (score.id, score.name, score.string_value, score.data_type, score.scope, score.trace_id, score.observation_id):
-        _check_identifier(text)
-    for text in (score.session_id, score.dataset_run_id, score.source, score.config_id):
-        _check_identifier(text)
+    comment, span_name, service_name = score.comment, score.span_name, score.service_name
+    _check_texts(
+        (
+            score.id,
+            score.name,
+            score.string_value,
+            score.data_type,
+            score.scope,
+            score.trace_id,
+            score.observation_id,
+            score.session_id,
+            score.dataset_run_id,
+            score.source,
+            score.config_id,
+        ),
+        (comment, span_name, service_name),
+    )
     if score.metadata is not None:
         _check_json(score.metadata)
     changes = {}
-    for field, limit in (("comment", MAX_COMMENT_CHARS), ("span_name", MAX_IDENTIFIER_CHARS), ("service_name", MAX_IDENTIFIER_CHARS)):
-        text = getattr(score, field)
-        _check_storable(text)
-        if text is not None and len(text) > limit:
-            changes[field] = text[:limit]
+    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+        changes["comment"] = comment[:MAX_COMMENT_CHARS]
+    if span_name is not None and len(span_name) > MAX_IDENTIFIER_CHARS:
+        changes["span_name"] = span_name[:MAX_IDENTIFIER_CHARS]
+    if service_name is not None and len(service_name) > MAX_IDENTIFIER_CHARS:
+        changes["service_name"] = service_name[:MAX_IDENTIFIER_CHARS]
     return dataclasses.replace(score, **changes) if changes else score
 
 
 def _bounded_metadata(update: MetadataRecord) -> MetadataRecord:
-    for text in (update.memo_id, update.kind, update.scope, update.trace_id, update.span_id):
-        _check_identifier(text)
+    span_name, service_name = update.span_name, update.service_name
+    _check_texts((update.memo_id, update.kind, update.scope, update.trace_id, update.span_id), (span_name, service_name))
     if isinstance(update.index, bool) or not isinstance(update.index, int) or not 0 <= update.index <= _MAX_SQLITE_INTEGER:
         raise _OverLimit
     _check_json(dict(update.values))
     changes = {}
-    for field in ("span_name", "service_name"):
-        text = getattr(update, field)
-        _check_storable(text)
-        if text is not None and len(text) > MAX_IDENTIFIER_CHARS:
-            changes[field] = text[:MAX_IDENTIFIER_CHARS]
+    if span_name is not None and len(span_name) > MAX_IDENTIFIER_CHARS:
+        changes["span_name"] = span_name[:MAX_IDENTIFIER_CHARS]
+    if service_name is not None and len(service_name) > MAX_IDENTIFIER_CHARS:
+        changes["service_name"] = service_name[:MAX_IDENTIFIER_CHARS]
     return dataclasses.replace(update, **changes) if changes else update
 
 
-def _check_identifier(text: Optional[str]) -> None:
-    if text is None:
-        return
-    if len(text) > MAX_IDENTIFIER_CHARS:
+def _check_texts(identifiers: Tuple[Optional[str], ...], descriptions: Tuple[Optional[str], ...]) -> None:
+    """Identifiers no longer than the limit; all of them storable (descriptions are cut later).
+
+    Every record passes here, so the common case is a few C-level passes over the texts joined
+    together rather than a call per field: a joined text is ASCII only when every part is, and
+    encodes as UTF-8 only when no part holds a lone surrogate (joining never pairs them up).
+    ``filter(None, ...)`` leaves out empty texts as well as None: neither can break a bound.
+    """
+    present = list(filter(None, identifiers))
+    if present and max(map(len, present)) > MAX_IDENTIFIER_CHARS:
         raise _OverLimit
-    _check_storable(text)
+    present.extend(filter(None, descriptions))
+    joined = "".join(present)
+    if not joined.isascii():
+        _check_storable(joined)
 
 
 def _check_storable(text: Optional[str]) -> None:
@@ -120,16 +142,23 @@ def _check_storable(text: Optional[str]) -> None:
         raise _OverLimit from None
 
 
+# json.dumps(value, separators=..., ensure_ascii=False) builds a new encoder on every call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _check_json(value: Any) -> None:
     # Size first, at C speed; only a document already known to be small is walked for its depth.
     try:
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded = _encode_json(value)
     except (TypeError, ValueError, RecursionError):
         raise _OverLimit from None
     if len(encoded) > MAX_METADATA_JSON_CHARS:
         raise _OverLimit
     _check_storable(encoded)
-    _check_depth(value)
+    # Each dict or list opens one bracket in the text (brackets inside strings only add to the
+    # count), so a document with no more brackets than the depth limit cannot be deeper than it.
+    if encoded.count("{") + encoded.count("[") > MAX_METADATA_DEPTH:
+        _check_depth(value)
 
 
 def _check_depth(value: Any) -> None:

@@ -2,7 +2,8 @@
 
 Readers (SDK spans, OTLP protobuf, OTLP JSON, Jaeger, Tempo) differ only in how they find ids,
 names, times and typed values; once a span is a :class:`SpanView`, one decoder turns it into
-records. Ids are lowercase hex, times are nanoseconds since the epoch, attribute values are plain
+records. The OTLP protobuf reader, on the receiver's hot path, skips the view for spans with only
+events and hands each event to the decoder's collector directly. Ids are lowercase hex, times are nanoseconds since the epoch, attribute values are plain
 Python values (str, bool, int, float, bytes, lists and dicts of those).
 """
 
