@@ -111,7 +111,16 @@ def create_score(
     processor.record_score(score, current=current if current.is_recording() else None)
 
 
-def _score_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
+def _score_current(where: str, scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
+    try:  # inline rather than @guarded: this runs on the caller's hot path
+        _record_current(scope, name, value, score_id, data_type, comment, config_id)
+    except ScoreValidationError:
+        raise  # strict mode only
+    except Exception:
+        report_internal_error(where)
+
+
+def _record_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
     # The subject names the score in warnings only, so it is formatted on those paths alone.
     span = trace.get_current_span()
     span_context = span.get_span_context()
@@ -155,12 +164,7 @@ def score_current_span(
     config_id: Optional[str] = None,
 ) -> None:
     """Score the active span (an "observation"): the score lands on that span."""
-    try:  # inline rather than @guarded: this runs on the caller's hot path
-        _score_current(Scope.SPAN, name, value, score_id, data_type, comment, config_id)
-    except ScoreValidationError:
-        raise  # strict mode only
-    except Exception:
-        report_internal_error("score_current_span")
+    _score_current("score_current_span", Scope.SPAN, name, value, score_id, data_type, comment, config_id)
 
 
 def score_current_trace(
@@ -173,9 +177,4 @@ def score_current_trace(
     config_id: Optional[str] = None,
 ) -> None:
     """Score the active span's whole trace (the "run"): the score lands on its local root span."""
-    try:  # inline rather than @guarded: this runs on the caller's hot path
-        _score_current(Scope.TRACE, name, value, score_id, data_type, comment, config_id)
-    except ScoreValidationError:
-        raise  # strict mode only
-    except Exception:
-        report_internal_error("score_current_trace")
+    _score_current("score_current_trace", Scope.TRACE, name, value, score_id, data_type, comment, config_id)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import collections
 import contextvars
-import itertools
 import logging
 import threading
 import weakref
-from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Deque, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from opentelemetry import trace
 
 from otel_scoring.cli import main

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
+from otel_scoring._guard import handle_internal_errors
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
 MAX_ERRORS_KEPT = 5  # distinct error messages a result remembers
@@ -171,3 +172,20 @@ def count_unaccounted(result: ForwardResult, score_count: int, metadata_count: i
     if (missing_scores > 0 or missing_metadata > 0) and not result.errors:
         result.add_error("not sent: forwarding stopped on an internal error")
 
+
+def forward_guarded(
+    destination: str,
+    tool: str,
+    failures: FailureLog,
+    send: Callable[[Sequence[ScoreRecord], Sequence[MetadataRecord], ForwardResult], None],
+    scores: Sequence[ScoreRecord],
+    metadata: Sequence[MetadataRecord],
+) -> ForwardResult:
+    """What every forwarder's ``forward`` shares: ``send`` into a fresh result, never raising,
+    every record accounted for, failures logged once."""
+    result = ForwardResult(destination)
+    with handle_internal_errors(f"forwarding to {tool}"):
+        send(scores, metadata, result)
+    count_unaccounted(result, len(scores), len(metadata))
+    failures.report(result)
+    return result

@@ -25,7 +25,6 @@ import base64
 import logging
 from typing import Any, Dict, Optional, Sequence
 
-from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_bool, resolve_str
 from otel_scoring.environment_variables import (
     LANGFUSE_BASE_URL,
@@ -34,7 +33,7 @@ from otel_scoring.environment_variables import (
     LANGFUSE_SECRET_KEY,
     OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS,
 )
-from otel_scoring.forward._base import FailureLog, ForwardResult, count_unaccounted
+from otel_scoring.forward._base import FailureLog, ForwardResult, forward_guarded
 from otel_scoring.forward._http import DEFAULT_TIMEOUT_SECONDS, ForwardError, JsonHttpClient, RetryPolicy, is_auth_failure
 from otel_scoring.forward._mapping import boolean_value, score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -85,12 +84,7 @@ class LangfuseForwarder:
 
     def forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord]) -> ForwardResult:
         """Create or update each score in Langfuse; never raises."""
-        result = ForwardResult(self.destination)
-        with handle_internal_errors("forwarding to Langfuse"):
-            self._forward(scores, metadata, result)
-        count_unaccounted(result, len(scores), len(metadata))
-        self._failures.report(result)
-        return result
+        return forward_guarded(self.destination, "Langfuse", self._failures, self._forward, scores, metadata)
 
     def _forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord], result: ForwardResult) -> None:
         if metadata:

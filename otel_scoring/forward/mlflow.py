@@ -36,7 +36,6 @@ import urllib.parse
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
-from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_str
 from otel_scoring._wire import format_timestamp
 from otel_scoring.environment_variables import (
@@ -45,7 +44,7 @@ from otel_scoring.environment_variables import (
     MLFLOW_TRACKING_URI,
     MLFLOW_TRACKING_USERNAME,
 )
-from otel_scoring.forward._base import FailureLog, ForwardResult, count_unaccounted, score_author
+from otel_scoring.forward._base import FailureLog, ForwardResult, forward_guarded, score_author
 from otel_scoring.forward._http import (
     DEFAULT_TIMEOUT_SECONDS,
     ForwardError,
@@ -113,12 +112,7 @@ class MLflowForwarder:
 
     def forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord]) -> ForwardResult:
         """Create or update one assessment per score and one tag per run metadata value; never raises."""
-        result = ForwardResult(self.destination)
-        with handle_internal_errors("forwarding to MLflow"):
-            self._forward(scores, metadata, result)
-        count_unaccounted(result, len(scores), len(metadata))
-        self._failures.report(result)
-        return result
+        return forward_guarded(self.destination, "MLflow", self._failures, self._forward, scores, metadata)
 
     def _forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord], result: ForwardResult) -> None:
         by_trace: "OrderedDict[str, List[ScoreRecord]]" = OrderedDict()

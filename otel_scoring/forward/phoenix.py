@@ -26,10 +26,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import PHOENIX_API_KEY, PHOENIX_COLLECTOR_ENDPOINT
-from otel_scoring.forward._base import FailureLog, ForwardResult, chunks, count_unaccounted, score_author
+from otel_scoring.forward._base import FailureLog, ForwardResult, chunks, forward_guarded, score_author
 from otel_scoring.forward._http import DEFAULT_TIMEOUT_SECONDS, ForwardError, JsonHttpClient, RetryPolicy, is_auth_failure
 from otel_scoring.forward._mapping import score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -82,12 +81,7 @@ class PhoenixForwarder:
 
     def forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord]) -> ForwardResult:
         """Annotate the scored spans, traces and sessions; never raises."""
-        result = ForwardResult(self.destination)
-        with handle_internal_errors("forwarding to Phoenix"):
-            self._forward(scores, metadata, result)
-        count_unaccounted(result, len(scores), len(metadata))
-        self._failures.report(result)
-        return result
+        return forward_guarded(self.destination, "Phoenix", self._failures, self._forward, scores, metadata)
 
     def _forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord], result: ForwardResult) -> None:
         if metadata:
