@@ -12,7 +12,7 @@ OTEL_SCORING_SCORE_CONFIGS = "OTEL_SCORING_SCORE_CONFIGS"
 """Path of a JSON or YAML file of score configs, loaded by ``ScoringSpanProcessor``."""
 
 OTEL_SCORING_MAX_TRACKED_SPANS = "OTEL_SCORING_MAX_TRACKED_SPANS"
-"""How many live spans, local roots and recently ended spans the processor remembers (each)."""
+"""How many open local roots, ended roots and recently ended spans the processor remembers (each)."""
 
 OTEL_SCORING_ENABLED = "OTEL_SCORING_ENABLED"
 """``true`` adds ``ScoringSpanProcessor`` to the tracer provider ``opentelemetry-instrument`` built,

@@ -61,7 +61,7 @@ class ScoringSpanProcessor(SpanProcessor):
             (``OTEL_SCORING_SCORE_CONFIGS``). Scores naming a ``config_id`` are checked against it.
         strict: raise :class:`ScoreValidationError` on invalid input instead of warning
             (``OTEL_SCORING_STRICT``, default false).
-        max_tracked_spans: how many open spans, open local roots and recently ended spans it
+        max_tracked_spans: how many open local roots, ended roots and recently ended spans it
             remembers, each (``OTEL_SCORING_MAX_TRACKED_SPANS``, default 10 000).
         redact_keys: metadata keys whose values are recorded as ``"[REDACTED]"``: glob strings
             (``"*password*"``, ``"card_*"``; whole key, any case) or compiled regexes

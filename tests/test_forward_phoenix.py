@@ -8,8 +8,15 @@ outside CI, failed without it in CI.
 from __future__ import annotations
 
 import dataclasses
+import http.server
+import os
+import subprocess
+import sys
+import threading
 import time
+import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -22,9 +29,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from fakes.phoenix_server import PhoenixServer
 from otel_scoring import ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring.environment_variables import PHOENIX_API_KEY
-from otel_scoring.forward import PhoenixForwarder, build_forwarder, forward_records
+from otel_scoring.forward import ForwardingSink, PhoenixForwarder, build_forwarder, forward_records
+from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.records import ScoreRecord
 from otel_scoring.schema import format_span_id, format_trace_id
+from otel_scoring.store import ScoreStore
 from otel_scoring.translate import records_from_spans
 
 pytestmark = pytest.mark.phoenix
@@ -169,3 +178,65 @@ def test_phoenix_with_auth_takes_the_api_key_and_refuses_a_wrong_one(secured_pho
     assert (refused.sent, refused.failed, refused.error_kinds) == (0, 3, ["HTTP 401"])
     assert (accepted.sent, accepted.failed) == (3, 0)
     assert [a["name"] for a in secured_phoenix.annotations("span", [step_id])] == ["model-confidence"]
+
+
+class _TeeCollector:
+    """A stand-in for a Collector fanning one OTLP/HTTP export out to two backends: each POST is
+    sent on to every URL, and the first one's answer goes back to the app."""
+
+    def __init__(self, *urls: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                answers = []
+                for url in urls:
+                    request = urllib.request.Request(url, data=body, headers={"Content-Type": self.headers["Content-Type"]})
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        answers.append((response.status, response.headers.get("Content-Type", ""), response.read()))
+                status, content_type, payload = answers[0]
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> "_TeeCollector":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def test_a_score_made_in_an_example_shows_up_as_a_phoenix_annotation_on_its_span(phoenix: PhoenixServer) -> None:
+    """examples/score_step_confidence.py, run as is, exports to Phoenix and to a receiver that
+    forwards to Phoenix: its model-confidence score becomes an annotation on the call-model span."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "score_step_confidence.py"
+    sink = ForwardingSink([build_forwarder(f"phoenix={phoenix.url}")])
+    with ScoreStore(":memory:") as store, OTLPReceiver(store, grpc_port=0, http_port=0, on_stored=sink) as receiver:
+        with _TeeCollector(phoenix.otlp_traces_url, receiver.traces_url) as collector:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") or k.startswith("OTEL_SCORING_RAISE")}
+            env.update({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url})
+            finished = subprocess.run([sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=60)
+            assert finished.returncode == 0, finished.stdout + finished.stderr
+        (score,) = receiver.wait_for_scores(1, timeout=10)
+        assert (score.name, score.span_name) == ("model-confidence", "call-model")
+        assert sink.force_flush(30)
+
+    deadline = time.monotonic() + 30
+    annotations: List[Dict[str, Any]] = []
+    while time.monotonic() < deadline and not annotations:
+        annotations = phoenix.annotations("span", [score.observation_id])
+        time.sleep(0.2)
+    assert [(a["span_id"], a["name"], a["result"]["score"], a["identifier"]) for a in annotations] == [
+        (score.observation_id, "model-confidence", 0.83, score.id)
+    ]
