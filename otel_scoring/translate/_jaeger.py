@@ -20,6 +20,7 @@ from otel_scoring.translate._span_view import (
     as_float,
     as_int,
     decode_base64,
+    key_values,
     list_of_dicts,
     padded_hex_id,
 )
@@ -86,19 +87,7 @@ def _events(logs: Any) -> List[EventView]:
 
 def tags(items: Any) -> Dict[str, Any]:
     """Typed Jaeger key-values as a dict; a value that does not match its type is left out."""
-    decoded: Dict[str, Any] = {}
-    if not isinstance(items, list):
-        return decoded
-    for item in items:
-        if not isinstance(item, Mapping):
-            continue
-        key = item.get("key")
-        if not isinstance(key, str):
-            continue
-        value = _typed_value(item.get("type"), item.get("value"))
-        if value is not None:
-            decoded[key] = value
-    return decoded
+    return key_values(items, lambda item: _typed_value(item.get("type"), item.get("value")), keep_none=False)
 
 
 def _typed_value(kind: Any, value: Any) -> Any:

@@ -25,6 +25,7 @@ from otel_scoring.translate._span_view import (
     decode_base64,
     first,
     hex_id,
+    key_values,
     list_of_dicts,
 )
 
@@ -92,18 +93,14 @@ def _links(items: Any) -> List[LinkView]:
 
 def attributes(items: Any) -> Dict[str, Any]:
     """A list of ``{"key": ..., "value": AnyValue}`` as a dict; malformed entries are left out."""
-    decoded: Dict[str, Any] = {}
-    if not isinstance(items, list):
-        return decoded
-    for item in items:
-        if isinstance(item, Mapping):
-            key = item.get("key")
-            if isinstance(key, str):
-                try:
-                    decoded[key] = any_value(item.get("value"))
-                except RecursionError:  # arrays nested deeper than Python recurses: not ours, skip it
-                    continue
-    return decoded
+    return key_values(items, _entry_value, keep_none=True)
+
+
+def _entry_value(item: Mapping[str, Any]) -> Any:
+    try:
+        return any_value(item.get("value"))
+    except RecursionError:  # arrays nested deeper than Python recurses: not ours, read as no value
+        return None
 
 
 def any_value(value: Any) -> Any:

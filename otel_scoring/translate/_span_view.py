@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # (event name, time in nanoseconds since the epoch, attributes)
 EventView = Tuple[str, int, Mapping[str, Any]]
@@ -156,3 +156,25 @@ def first(container: Mapping[str, Any], *keys: str) -> Any:
         if value is not None:
             return value
     return None
+
+
+def key_values(items: Any, decode: Callable[[Mapping[str, Any]], Any], *, keep_none: bool) -> Dict[str, Any]:
+    """A list of ``{"key": ..., ...}`` entries (OTLP JSON attributes, Jaeger tags) as a dict.
+
+    ``decode`` turns one entry into its value; entries that are not mappings or have no string
+    key are left out, and so are values decoded as None unless ``keep_none``.
+    """
+    decoded: Dict[str, Any] = {}
+    if not isinstance(items, list):
+        return decoded
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        key = item.get("key")
+        if not isinstance(key, str):
+            continue
+        value = decode(item)
+        if value is not None or keep_none:
+            decoded[key] = value
+    return decoded
+
