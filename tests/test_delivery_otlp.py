@@ -113,7 +113,8 @@ def test_a_batch_the_collector_calls_malformed_is_dropped_and_counted(providers,
     with collector:
         provider, delivery = otlp_provider(providers, OTLPTraceSender(endpoint=collector.endpoint, protocol=protocol))
         end_spans(provider, ["scored-a", "plain-b"])
-        assert provider.force_flush(5000) is True  # nothing is left to deliver
+        assert provider.force_flush(5000) is False  # the batch never arrived ...
+        assert provider.force_flush(5000) is True  # ... but it is not retried: nothing is left to deliver
     assert (delivery.stats.dropped_scored, delivery.stats.dropped_plain) == (1, 1)
 
 

@@ -146,7 +146,8 @@ def test_a_spooled_request_the_collector_rejects_is_removed_and_counted(tmp_path
     with GrpcCollector(status=grpc.StatusCode.INVALID_ARGUMENT) as collector:
         delivery = ScoreFirstSpanProcessor(sender=OTLPTraceSender(endpoint=collector.endpoint), spool=spool)
         try:
-            assert delivery.force_flush(5000) is True
+            assert delivery.force_flush(5000) is False  # the spooled score never arrived ...
+            assert delivery.force_flush(5000) is True  # ... and it is not retried: the spool is empty
         finally:
             delivery.shutdown()
     assert spool.entries() == [] and delivery.stats.dropped_scored == 1

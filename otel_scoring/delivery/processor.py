@@ -170,8 +170,10 @@ class ScoreFirstSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: Optional[int] = 30000) -> bool:
         """Deliver everything queued and spooled; False if anything is still undelivered.
 
-        Returns within ``timeout_millis`` even when the collector hangs. Tries at once, even while
-        backing off from a collector that is down.
+        Also False when spans were lost since the previous flush (a full queue or spool, a batch
+        the collector rejected), even if nothing is left to send: the caller asked whether what
+        it ended has arrived. Returns within ``timeout_millis`` even when the collector hangs.
+        Tries at once, even while backing off from a collector that is down.
         """
         if self._shutdown_called or threading.current_thread() is self._worker:
             return False
@@ -251,6 +253,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         self._exported_scored = self._exported_plain = self._spooled = self._resent = 0
         self._final_ok = False
         self._spool_full_logged = False
+        self._dropped_at_last_flush = 0
         self._worker = threading.Thread(target=self._run, name="OtelScoringScoreFirstProcessor", daemon=True)
         self._worker.start()
 
@@ -278,7 +281,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
                 requests = self._take_flush_requests()
                 if requests:
                     ok = self._guarded_pass(max(request.deadline for request in requests), force=True)
-                    _resolve(requests, ok)
+                    _resolve(requests, self._nothing_lost_since_last_flush() and ok)
                 else:
                     self._guarded_pass(time.monotonic() + self.export_timeout_millis / 1000, force=False)
         finally:
@@ -291,6 +294,12 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         if self._retry_at and until_retry > 0:
             return min(delay, until_retry)
         return delay  # healthy, or due for a retry that found nothing to send
+
+    def _nothing_lost_since_last_flush(self) -> bool:
+        dropped = self._queue.dropped_scored + self._queue.dropped_plain
+        nothing_lost = dropped == self._dropped_at_last_flush
+        self._dropped_at_last_flush = dropped
+        return nothing_lost
 
     def _take_flush_requests(self) -> List[_FlushRequest]:
         with self._flush_lock:
