@@ -39,6 +39,7 @@ from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
 DEFAULT_DB_PATH = "otel-scoring.db"
+FORWARD_PAGE_SIZE = 500  # records `forward` reads from the store and sends at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -335,21 +336,19 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _forward(args: argparse.Namespace) -> int:
-    from otel_scoring.forward import forward_records
+    from otel_scoring.forward import ForwardResult, forward_records
 
-    if args.files:
-        scores, metadata = _records_of_files(args.files)
-        scores = [record for record in scores if _score_matches(record, args)]
-    else:
-        with _open_existing_store(args.db) as store:
-            scores = store.scores(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since)
-            metadata = store.metadata(trace_id=args.trace)
-    metadata = [record for record in metadata if _metadata_matches(record, args)]
-    results = forward_records([*scores, *metadata], args.to)
+    results = [ForwardResult(forwarder.destination) for forwarder in args.to]
+    score_count = metadata_count = 0
+    for scores, metadata in _batches_to_forward(args):
+        score_count += len(scores)
+        metadata_count += len(metadata)
+        for total, result in zip(results, forward_records([*scores, *metadata], args.to)):
+            total.merge(result)
     if args.format == "json":
         _print(_formatting.json_lines(results))
     else:
-        _print(f"{len(scores)} score(s) and {len(metadata)} metadata update(s) to forward")
+        _print(f"{score_count} score(s) and {metadata_count} metadata update(s) to forward")
         headers = ("destination", "sent", "skipped", "failed", "metadata sent", "metadata skipped", "metadata failed", "problems")
         rows = [
             (r.destination, str(r.sent), str(r.skipped), str(r.failed), str(r.metadata_sent), str(r.metadata_skipped), str(r.metadata_failed), ", ".join(r.error_kinds) or "-")
@@ -358,6 +357,21 @@ def _forward(args: argparse.Namespace) -> int:
         _print(_formatting.render_table(headers, rows, right_aligned=headers[1:-1]))
     # Each destination that failed has already logged its first error on stderr.
     return 0 if all(result.ok for result in results) else 1
+
+
+def _batches_to_forward(args: argparse.Namespace) -> Iterator[Tuple[List[Any], List[Any]]]:
+    """(scores, metadata) batches that pass the filters: a store page by page, so forwarding a
+    large store holds one page in memory; files whole, as a file is read whole."""
+    if args.files:
+        scores, metadata = _records_of_files(args.files)
+        yield [r for r in scores if _score_matches(r, args)], [r for r in metadata if _metadata_matches(r, args)]
+        return
+    with _open_existing_store(args.db) as store:
+        for page in store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, page_size=FORWARD_PAGE_SIZE):
+            yield page, []
+        if args.name is None and args.session is None:  # they pick scores; metadata has neither
+            for page in store.metadata_pages(trace_id=args.trace, since=args.since, page_size=FORWARD_PAGE_SIZE):
+                yield [], page
 
 
 def _records_of_files(paths: Sequence[str]) -> Tuple[List[Any], List[Any]]:

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 from itertools import chain
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
@@ -112,6 +112,19 @@ _METADATA_COLUMNS = (
     "span_name",
 )
 
+
+DEFAULT_PAGE_SIZE = 1000  # records per page when reading in pages: bounded memory, few queries
+
+
+class _Table(NamedTuple):
+    name: str
+    columns: Tuple[str, ...]
+    order: Tuple[str, ...]  # unique per row, so a page can resume exactly after the previous one
+
+
+_SCORES = _Table("scores", _SCORE_COLUMNS, ("timestamp_us", "id"))
+# The primary key after the timestamp: a memo id is unique within its run, not across runs.
+_METADATA = _Table("metadata", _METADATA_COLUMNS, ("timestamp_us", "memo_id", "update_index", "trace_key"))
 
 # SQLite's oldest default limit on parameters in one statement (3.32 raised it to 32 766).
 _MAX_PARAMETERS = 999
@@ -242,17 +255,26 @@ class ScoreStore:
         limit: Optional[int] = None,
     ) -> List[ScoreRecord]:
         """Scores matching every filter given, oldest first (ties by id)."""
-        where, parameters = _where(
-            ("name = ?", name),
-            ("trace_id = ?", None if trace_id is None else trace_id.lower()),
-            ("session_id = ?", session_id),
-            ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
-        )
-        sql = f"SELECT {', '.join(_SCORE_COLUMNS)} FROM scores{where} ORDER BY timestamp_us, id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            parameters.append(int(limit))
-        return [_score_record(row) for row in self._query(sql, parameters)]
+        rows = self._select(_SCORES, _score_conditions(name, trace_id, session_id, since), limit=limit)
+        return [_score_record(row) for row in rows]
+
+    def score_pages(
+        self,
+        name: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        since: Optional[datetime] = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[List[ScoreRecord]]:
+        """The scores :meth:`scores` returns, in the same order, as lists of at most ``page_size``.
+
+        Each page is its own query that resumes after the last score of the previous page, so
+        memory stays bounded however many scores match, and writers are not held up between
+        pages. A score written meanwhile is included if it sorts after the pages already read.
+        """
+        conditions = _score_conditions(name, trace_id, session_id, since)
+        for rows in self._pages(_SCORES, conditions, page_size):
+            yield [_score_record(row) for row in rows]
 
     def count_scores(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM scores", [])[0][0])
@@ -260,11 +282,17 @@ class ScoreStore:
     def count_metadata(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM metadata", [])[0][0])
 
-    def metadata(self, trace_id: Optional[str] = None) -> List[MetadataRecord]:
-        """Metadata updates, of one run when ``trace_id`` is given, oldest first."""
-        where, parameters = _where(("trace_key = ?", None if trace_id is None else trace_id.lower()))
-        sql = f"SELECT {', '.join(_METADATA_COLUMNS)} FROM metadata{where} ORDER BY timestamp_us, memo_id, update_index"
-        return [_metadata_record(row) for row in self._query(sql, parameters)]
+    def metadata(self, trace_id: Optional[str] = None, since: Optional[datetime] = None) -> List[MetadataRecord]:
+        """Metadata updates, of one run when ``trace_id`` is given, from ``since`` on when given, oldest first."""
+        return [_metadata_record(row) for row in self._select(_METADATA, _metadata_conditions(trace_id, since))]
+
+    def metadata_pages(
+        self, trace_id: Optional[str] = None, since: Optional[datetime] = None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[List[MetadataRecord]]:
+        """The updates :meth:`metadata` returns, in the same order, as lists of at most ``page_size``
+        (paged like :meth:`score_pages`)."""
+        for rows in self._pages(_METADATA, _metadata_conditions(trace_id, since), page_size):
+            yield [_metadata_record(row) for row in rows]
 
     def stats(self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None) -> List[Dict[str, Any]]:
         """Per score name per time bucket: ``count``, ``mean``, ``min``, ``max``, ``p50``, ``p90``.
@@ -322,17 +350,70 @@ class ScoreStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _select(
+        self, table: _Table, conditions: Sequence[Tuple[str, Any]], after: Optional[tuple] = None, limit: Optional[int] = None
+    ) -> List[tuple]:
+        """Rows of ``table`` matching ``conditions`` in the table's order, those sorting after
+        ``after`` (a value of the order's columns) only when it is given."""
+        if after is not None:
+            placeholders = ", ".join("?" * len(table.order))
+            conditions = (*conditions, (f"({', '.join(table.order)}) > ({placeholders})", after))
+        where, parameters = _where(*conditions)
+        sql = f"SELECT {', '.join(table.columns)} FROM {table.name}{where} ORDER BY {', '.join(table.order)}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            parameters.append(int(limit))
+        return self._query(sql, parameters)
+
+    def _pages(self, table: _Table, conditions: Sequence[Tuple[str, Any]], page_size: int) -> Iterator[List[tuple]]:
+        """Keyset paging: each page resumes after the order key of the previous page's last row."""
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be a positive int, got {page_size!r}")
+        key_positions = [table.columns.index(column) for column in table.order]
+        after: Optional[tuple] = None
+        while True:
+            rows = self._select(table, conditions, after=after, limit=page_size)
+            if rows:
+                yield rows
+            if len(rows) < page_size:
+                return
+            after = tuple(rows[-1][position] for position in key_positions)
+
     def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
         with self._lock:
             return self._connection.execute(sql, parameters).fetchall()
 
 
 def _where(*conditions: Tuple[str, Any]) -> Tuple[str, List[Any]]:
-    """A WHERE clause of the conditions whose parameter is not None, and their parameters."""
+    """A WHERE clause of the conditions whose parameter is not None, and their parameters.
+
+    A tuple parameter fills as many placeholders as it has items (a row-value comparison).
+    """
     used = [(clause, value) for clause, value in conditions if value is not None]
     if not used:
         return "", []
-    return " WHERE " + " AND ".join(clause for clause, _ in used), [value for _, value in used]
+    parameters: List[Any] = []
+    for _, value in used:
+        parameters.extend(value if isinstance(value, tuple) else (value,))
+    return " WHERE " + " AND ".join(clause for clause, _ in used), parameters
+
+
+def _score_conditions(
+    name: Optional[str], trace_id: Optional[str], session_id: Optional[str], since: Optional[datetime]
+) -> List[Tuple[str, Any]]:
+    return [
+        ("name = ?", name),
+        ("trace_id = ?", None if trace_id is None else trace_id.lower()),
+        ("session_id = ?", session_id),
+        ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
+    ]
+
+
+def _metadata_conditions(trace_id: Optional[str], since: Optional[datetime]) -> List[Tuple[str, Any]]:
+    return [
+        ("trace_key = ?", None if trace_id is None else trace_id.lower()),
+        ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
+    ]
 
 
 def _score_row(record: ScoreRecord) -> tuple:

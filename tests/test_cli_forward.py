@@ -30,6 +30,7 @@ from fakes.langfuse import SCORES_PATH, FakeLangfuse
 from fakes.mlflow import FakeMLflow
 from fakes.phoenix_server import PhoenixServer
 from otel_scoring import ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
+from otel_scoring import cli
 from otel_scoring.cli import main
 from otel_scoring.environment_variables import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY
 from otel_scoring.forward import ForwardingSink, build_forwarder, mlflow_trace_id
@@ -173,6 +174,24 @@ def test_forward_takes_the_same_filters_as_scores(run, langfuse, tmp_path, capsy
     assert code == 0 and "1 score(s) and 0 metadata update(s) to forward" in out
     assert _langfuse_posts(langfuse) == [run["scores"]["relevance"].id]
     assert other_trace[0] == 0 and "0 score(s) and 0 metadata update(s)" in other_trace[1]
+
+
+def test_forward_sends_a_store_larger_than_one_page_completely(run, langfuse, exporter, tmp_path, capsys, monkeypatch) -> None:
+    """forward reads the store page by page: every score still arrives exactly once and the counts add up over the pages."""
+    for visit in range(8):
+        create_score(name="csat", value=visit % 5 + 1, session_id=f"session-{visit}")
+    translation = records_from_spans(exporter.get_finished_spans())  # the run's three scores and these eight
+    db = str(tmp_path / "scores.db")
+    with ScoreStore(db) as store:
+        store.add(translation)
+    monkeypatch.setattr(cli, "FORWARD_PAGE_SIZE", 2)
+
+    code, out, err = run_cli(capsys, "forward", "--to", f"langfuse={langfuse.url}", "--db", db, "--format", "json")
+
+    assert (code, err) == (0, "")
+    [result] = map(json.loads, out.splitlines())
+    assert (result["sent"], result["failed"], result["metadata_skipped"]) == (11, 0, 1)
+    assert sorted(_langfuse_posts(langfuse)) == sorted(score.id for score in translation.scores)
 
 
 def test_forward_exits_1_and_names_the_problem_when_a_destination_refuses(run, langfuse, mlflow, tmp_path, capsys, monkeypatch) -> None:

@@ -134,6 +134,36 @@ def test_scores_filter_by_name_trace_session_and_time(store):
     assert store.scores(name="no-such-score") == []
 
 
+def test_score_pages_give_every_matching_score_once_in_order_even_across_equal_timestamps(store):
+    """Paging resumes exactly after the previous page: scores sharing a timestamp at a page
+    boundary are neither repeated nor skipped, and the filters apply to every page."""
+    records = [score(f"s{i:02}", "toxicity" if i % 3 == 0 else "helpfulness", at=T0 + timedelta(seconds=i // 4)) for i in range(23)]
+    store.add(Translation(scores=list(reversed(records))))
+
+    pages = list(store.score_pages(page_size=5))
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 3]
+    assert [s.id for page in pages for s in page] == [s.id for s in store.scores()] == [r.id for r in records]
+    toxicity = [s.id for page in store.score_pages(name="toxicity", page_size=2) for s in page]
+    assert toxicity == [s.id for s in store.scores(name="toxicity")] and len(toxicity) == 8
+    assert list(store.score_pages(name="no-such-score")) == []
+    assert [len(page) for page in store.score_pages(page_size=23)] == [23]  # an exact fit ends without an empty page
+    with pytest.raises(ValueError):
+        next(store.score_pages(page_size=0))
+
+
+def test_metadata_pages_give_every_update_once_even_when_runs_share_memo_ids_and_times(store):
+    """Updates of two runs with the same memo ids and timestamps are told apart across page boundaries."""
+    updates = [update(f"memo-{i // 2}", i % 2, trace_id=trace, values={"i": i}) for i in range(6) for trace in (TRACE_A, TRACE_B)]
+    store.add(Translation(metadata=updates))
+
+    paged = [(m.trace_id, m.id) for page in store.metadata_pages(page_size=5) for m in page]
+    assert paged == [(m.trace_id, m.id) for m in store.metadata()] and len(set(paged)) == 12
+    assert [m.trace_id for page in store.metadata_pages(trace_id=TRACE_B, page_size=4) for m in page] == [TRACE_B] * 6
+    later = update("memo-late", at=T0 + timedelta(hours=1))
+    store.add(Translation(metadata=[later]))
+    assert [m.id for page in store.metadata_pages(since=T0 + timedelta(minutes=1)) for m in page] == [later.id]
+
+
 def test_stats_summarise_each_name_per_time_bucket(store):
     """Count, mean, min, max, p50 and p90 are computed per name and hour, oldest bucket first."""
     hour = T0.replace(minute=0, second=0, microsecond=0)
