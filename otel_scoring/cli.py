@@ -4,18 +4,20 @@
 
     otel-scoring serve [--grpc-port 4317] [--http-port 4318] [--host 127.0.0.1] [--db PATH]
                        [--token T] [--tls-cert PEM --tls-key PEM] [--max-connections 32] [--request-timeout 30s]
-                       [--forward phoenix=URL] [--forward mlflow=URL] [--forward langfuse=URL]
+                       [--forward phoenix=URL] [--forward mlflow=URL] [--forward langfuse=URL] [--retain 30d]
     otel-scoring scores [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json|csv]
     otel-scoring stats [--name N] [--bucket 1h] [--since 1d] [--format table|json]
     otel-scoring translate FILE... [--format json|table]
     otel-scoring forward --to phoenix=URL [--to mlflow=URL ...] [--db PATH | FILE...]
                          [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json]
+    otel-scoring prune --older-than 30d [--db PATH]
     otel-scoring demo [--db PATH]
 
 The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``. ``serve --forward``
 also sends every stored batch to Phoenix, MLflow or Langfuse in the background and prints the
 totals per destination when it stops; ``forward`` sends stored scores (or those of trace files)
-once and prints one line per destination. Credentials come from each tool's environment variables
+once and prints one line per destination; ``prune`` (and ``serve --retain``) deletes old records.
+Credentials come from each tool's environment variables
 (``docs/forwarding.md``). This module only parses arguments and prints; the work happens in the
 store, the receiver, the translator, the forwarders and the demo. Exit codes: 0 success,
 1 failure (a destination that did not take every record, for ``forward``), 2 usage error.
@@ -30,6 +32,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -41,6 +44,7 @@ from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_REC
 DEFAULT_DB_PATH = "otel-scoring.db"
 FORWARD_PAGE_SIZE = 500  # records `forward` reads from the store and sends at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
+RETENTION_CHECK_SECONDS = 600.0  # how often `serve --retain` deletes what has grown too old
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
@@ -137,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--request-timeout", type=parse_duration, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
+    serve.add_argument("--retain", type=parse_duration, metavar="AGE", help="delete stored records older than this (30d, 12h), at start and every 10 minutes (default: keep everything)")
     serve.set_defaults(run=_serve)
 
     scores = commands.add_parser("scores", help="list stored scores", description="List stored scores, oldest first.")
@@ -181,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     forward.add_argument("--since", type=parse_since, help="only records from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
     forward.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (one result per destination per line)")
     forward.set_defaults(run=_forward)
+
+    prune = commands.add_parser("prune", help="delete old scores and metadata from the store", description="Delete stored scores and metadata updates older than an age or a time.")
+    prune.add_argument("--db", help=db_help)
+    prune.add_argument("--older-than", type=parse_since, required=True, metavar="AGE|TIME", help="an age (30d, 12h) or a time (ISO 8601): records from before it are deleted")
+    prune.set_defaults(run=_prune)
 
     demo = commands.add_parser("demo", help="run an instrumented workload into an embedded receiver and show its scores", description="Record scores and metadata, export them over OTLP/gRPC to an embedded receiver on loopback, and print what its store holds.")
     demo.add_argument("--db", help="keep the demo's store in this file (default: a temporary file, deleted afterwards)")
@@ -270,8 +280,13 @@ def _serve(args: argparse.Namespace) -> int:
             for forwarder in args.forward:
                 _say(f"forwarding stored scores to {forwarder.destination} at {getattr(forwarder, 'endpoint', '?')}")
             _say(f"storing scores in {path if path == ':memory:' else os.path.abspath(path)} (Ctrl+C to stop)")
-            while not stop.wait(0.5):
-                pass
+            next_prune = time.monotonic()  # at once, then every RETENTION_CHECK_SECONDS
+            while True:
+                if args.retain is not None and time.monotonic() >= next_prune:
+                    _apply_retention(store, args.retain)
+                    next_prune = time.monotonic() + RETENTION_CHECK_SECONDS
+                if stop.wait(0.5):
+                    break
         finally:
             receiver.stop()  # with a sink: forwards what is queued, within its shutdown timeout
     if sink is not None:
@@ -280,6 +295,27 @@ def _serve(args: argparse.Namespace) -> int:
         if sink.dropped_batches:
             _say(f"{sink.dropped_batches} batch(es) were not forwarded (the queue was full); they are in the store: send them with `otel-scoring forward`")
     _say("stopped")
+    return 0
+
+
+def _apply_retention(store: Any, retain: timedelta) -> None:
+    """Delete what is older than ``retain``; a failure is reported and serving goes on."""
+    import sqlite3
+
+    cutoff = datetime.now(timezone.utc) - retain
+    try:
+        scores, updates = store.delete_before(cutoff)
+    except sqlite3.Error as error:
+        logging.getLogger(__name__).warning("otel-scoring serve: could not delete records older than %s: %s", cutoff.isoformat(), error)
+        return
+    if scores or updates:
+        _say(f"deleted {scores} score(s) and {updates} metadata update(s) older than {cutoff.isoformat()} (--retain)")
+
+
+def _prune(args: argparse.Namespace) -> int:
+    with _open_existing_store(args.db) as store:
+        scores, updates = store.delete_before(args.older_than)
+    _print(f"deleted {scores} score(s) and {updates} metadata update(s) from before {args.older_than.isoformat()}")
     return 0
 
 

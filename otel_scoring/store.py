@@ -114,6 +114,7 @@ _METADATA_COLUMNS = (
 
 
 DEFAULT_PAGE_SIZE = 1000  # records per page when reading in pages: bounded memory, few queries
+DELETE_BATCH_ROWS = 5000  # rows one pruning transaction deletes: how long a writer may wait on it
 
 
 class _Table(NamedTuple):
@@ -243,6 +244,16 @@ class ScoreStore:
                 raise
             connection.execute("COMMIT")
         return written
+
+    def delete_before(self, moment: datetime) -> Tuple[int, int]:
+        """Delete the scores and metadata updates timestamped before ``moment``: a retention policy.
+
+        Returns (scores, metadata updates) deleted. Deletes a few thousand rows per transaction,
+        so a writer (the receiver) waits for one short transaction at most, never for the whole
+        prune. The file does not shrink: SQLite reuses the freed pages for new records.
+        """
+        cutoff = to_microseconds(moment)
+        return self._delete_older(_SCORES.name, cutoff), self._delete_older(_METADATA.name, cutoff)
 
     # --- Reading ------------------------------------------------------------------------------------
 
@@ -378,6 +389,16 @@ class ScoreStore:
             if len(rows) < page_size:
                 return
             after = tuple(rows[-1][position] for position in key_positions)
+
+    def _delete_older(self, table: str, cutoff_micros: int) -> int:
+        sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE timestamp_us < ? LIMIT ?)"
+        deleted = 0
+        while True:
+            with self._lock:  # autocommit: each DELETE is its own transaction
+                count = self._connection.execute(sql, (cutoff_micros, DELETE_BATCH_ROWS)).rowcount
+            deleted += count
+            if count < DELETE_BATCH_ROWS:
+                return deleted
 
     def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
         with self._lock:

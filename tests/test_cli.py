@@ -196,6 +196,29 @@ def test_stats_as_json_filtered_by_name(db, capsys):
     assert datetime.fromisoformat(row["bucket_start"]) <= SCORES[2].timestamp
 
 
+# --- prune --------------------------------------------------------------------------------------------
+
+
+def test_prune_deletes_records_older_than_an_age_and_says_how_many(db, capsys):
+    """prune --older-than 1h deletes the score from three hours ago and keeps the two recent ones."""
+    code, out, err = run_cli(capsys, "prune", "--db", db, "--older-than", "1h")
+
+    assert (code, err) == (0, "")
+    assert out.startswith("deleted 1 score(s) and 0 metadata update(s) from before ")
+    with ScoreStore(db) as store:
+        assert [s.id for s in store.scores()] == ["s-new", "s-tone"]
+
+
+def test_prune_needs_an_age_and_an_existing_store(tmp_path, capsys):
+    """Without --older-than it is a usage error; a missing store is reported, not created."""
+    with pytest.raises(SystemExit) as usage:
+        main(["prune", "--db", str(tmp_path / "x.db")])
+    code, _, err = run_cli(capsys, "prune", "--db", str(tmp_path / "missing.db"), "--older-than", "30d")
+
+    assert usage.value.code == 2
+    assert code == 1 and "no score store" in err and not (tmp_path / "missing.db").exists()
+
+
 # --- translate ----------------------------------------------------------------------------------------
 
 
@@ -260,9 +283,9 @@ def _lines_of(stream) -> "queue.Queue[str]":
     return lines
 
 
-def _serve(db: str) -> "tuple[subprocess.Popen, Dict[str, str], queue.Queue]":
+def _serve(db: str, *options: str) -> "tuple[subprocess.Popen, Dict[str, str], queue.Queue]":
     process = subprocess.Popen(
-        [sys.executable, "-m", "otel_scoring", "serve", "--grpc-port", "0", "--http-port", "0", "--db", db],
+        [sys.executable, "-m", "otel_scoring", "serve", "--grpc-port", "0", "--http-port", "0", "--db", db, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -311,6 +334,27 @@ def test_serve_receives_over_both_protocols_and_stops_cleanly_on_a_signal(tmp_pa
     assert "Traceback" not in process.stderr.read()
     process.stdout.close()
     process.stderr.close()
+
+
+@pytest.mark.slow
+def test_serve_with_retain_deletes_what_is_older_and_keeps_the_rest(db):
+    """serve --retain 1h deletes the stored score from three hours ago as it starts, keeps the rest, and says so."""
+    process, _, lines = _serve(db, "--retain", "1h")
+    try:
+        line = lines.get(timeout=PROCESS_TIMEOUT_SECONDS)
+        while "--retain" not in line:
+            line = lines.get(timeout=PROCESS_TIMEOUT_SECONDS)
+        assert line.startswith("otel-scoring: deleted 1 score(s) and 0 metadata update(s) older than")
+        with ScoreStore(db) as store:
+            assert [s.id for s in store.scores()] == ["s-new", "s-tone"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=PROCESS_TIMEOUT_SECONDS) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=PROCESS_TIMEOUT_SECONDS)
+        process.stdout.close()
+        process.stderr.close()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
+from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation
 
@@ -162,6 +163,21 @@ def test_metadata_pages_give_every_update_once_even_when_runs_share_memo_ids_and
     later = update("memo-late", at=T0 + timedelta(hours=1))
     store.add(Translation(metadata=[later]))
     assert [m.id for page in store.metadata_pages(since=T0 + timedelta(minutes=1)) for m in page] == [later.id]
+
+
+def test_delete_before_removes_older_scores_and_updates_in_small_transactions(store, monkeypatch):
+    """Retention: everything timestamped before the cutoff goes, in as many short transactions as
+    it takes; what is at or after it stays and the store keeps taking writes."""
+    monkeypatch.setattr(store_module, "DELETE_BATCH_ROWS", 2)  # several transactions for five old scores
+    old_scores = [score(f"old-{i}", at=T0 - timedelta(days=40, minutes=i)) for i in range(5)]
+    kept = [score("at-cutoff", at=T0), score("recent", at=T0 + timedelta(days=1))]
+    store.add(Translation(scores=old_scores + kept, metadata=[update("old", at=T0 - timedelta(days=31)), update("new", at=T0)]))
+
+    assert store.delete_before(T0) == (5, 1)
+    assert [s.id for s in store.scores()] == ["at-cutoff", "recent"]
+    assert [m.memo_id for m in store.metadata()] == ["new"]
+    assert store.delete_before(T0) == (0, 0)
+    assert store.add(Translation(scores=[score("after-prune", at=T0 + timedelta(days=2))])) == 1
 
 
 def test_stats_summarise_each_name_per_time_bucket(store):
