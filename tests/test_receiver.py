@@ -185,10 +185,54 @@ def test_a_client_expecting_100_continue_hears_413_before_sending_its_body(recei
     assert_serves(receiver, spans)
 
 
-def test_a_body_without_content_length_is_answered_411(receiver, spans):
-    """A chunked body (no declared size to check against the limit) is refused with 411."""
-    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n"
-    assert raw_request(receiver, head).startswith(b"HTTP/1.1 411")
+def _chunks(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_a_chunked_gzip_body_is_stored_like_a_sized_one_and_the_connection_stays_usable(receiver, store, spans):
+    """A streamed export (chunked, gzip: how OpenTelemetry JS sends) is stored, and the next request on the connection is served."""
+    connection = http.client.HTTPConnection("127.0.0.1", receiver.http_port, timeout=TIMEOUT_SECONDS)
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
+    try:
+        for _ in range(2):  # the same keep-alive connection twice: the first body was read exactly
+            connection.request("POST", "/v1/traces", body=_chunks(gzip.compress(protobuf_body(spans)), 100), headers=headers, encode_chunked=True)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+    finally:
+        connection.close()
+    assert store.scores() == records_from_spans(spans).scores
+
+
+def test_a_chunked_body_over_the_limit_is_answered_413_without_being_stored(receiver, store, spans):
+    """Chunks adding up past max_body_bytes are refused as soon as they do; nothing is stored."""
+    connection = http.client.HTTPConnection("127.0.0.1", receiver.http_port, timeout=TIMEOUT_SECONDS)
+    try:
+        connection.request("POST", "/v1/traces", body=_chunks(b"\x00" * (MAX_BODY_BYTES * 2), 8192), headers={"Content-Type": "application/x-protobuf"}, encode_chunked=True)
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+    assert store.count_scores() == 0
+    assert_serves(receiver, spans)
+
+
+@pytest.mark.parametrize(
+    "framing, body, status",
+    [
+        ("Transfer-Encoding: chunked", b"zz\r\nhello\r\n0\r\n\r\n", b"400"),  # a chunk size that is not hex
+        ("Transfer-Encoding: chunked", b"2\r\nhello\r\n0\r\n\r\n", b"400"),  # a chunk longer than declared
+        ("Transfer-Encoding: chunked\r\nContent-Length: 5", b"5\r\nhello\r\n0\r\n\r\n", b"400"),  # both: how requests are smuggled
+        ("Transfer-Encoding: gzip, chunked", b"", b"501"),
+        ("", b"", b"411"),  # neither a length nor chunks
+    ],
+    ids=["bad-size", "overlong-chunk", "with-content-length", "other-coding", "no-length"],
+)
+def test_a_body_framed_in_a_way_the_receiver_does_not_read_is_refused(receiver, spans, framing, body, status):
+    """Malformed or ambiguous framing gets one clear error status, and the receiver keeps serving."""
+    lines = ["POST /v1/traces HTTP/1.1", "Host: x", "Content-Type: application/x-protobuf", *([framing] if framing else [])]
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    assert raw_request(receiver, head.encode() + body).split(b" ")[1] == status
     assert_serves(receiver, spans)
 
 

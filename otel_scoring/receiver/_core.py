@@ -87,6 +87,8 @@ class RequestHead:
 
     ``headers`` are HTTP headers or gRPC metadata with lower-case names. ``content_length`` is the
     declared body size (HTTP ``Content-Length``; the message size for gRPC), None when undeclared.
+    ``chunked``: an HTTP body sent in chunks, its size known only once read (the transport stops
+    reading it at the body limit).
     """
 
     transport: str
@@ -94,6 +96,7 @@ class RequestHead:
     path: str
     headers: Mapping[str, str]
     content_length: Optional[int]
+    chunked: bool = False
 
     @classmethod
     def grpc(cls, metadata: Mapping[str, str], message_size: int) -> "RequestHead":
@@ -194,7 +197,9 @@ class ReceiverCore:
         if head.content_encoding not in _IDENTITY and head.content_encoding not in _DECOMPRESSORS:
             return self._error(415, f"content encoding {head.content_encoding!r} is not supported; use gzip or deflate", encoding)
         if head.content_length is None:
-            return self._error(411, "the request must declare its Content-Length", encoding)
+            if head.chunked:
+                return None  # the size is checked while the chunks are read
+            return self._error(411, "the request must declare its Content-Length or be sent chunked", encoding)
         if head.content_length > self.max_body_bytes:
             return self._error(413, f"the body is {head.content_length} bytes; the limit is {self.max_body_bytes}", encoding)
         return None

@@ -2,7 +2,8 @@
 
 The handler turns a request line and headers into a :class:`RequestHead`, lets the core refuse it
 before reading the body (so an oversized body is never read), reads exactly ``Content-Length``
-bytes and writes the core's :class:`Reply` back.
+bytes, or the chunks of a chunked body up to the body limit (OpenTelemetry JS streams gzip bodies
+that way), and writes the core's :class:`Reply` back.
 
 What a hostile client cannot do to it:
 
@@ -106,7 +107,7 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
 
     def handle_expect_100(self) -> bool:
         # A client that asks before sending its body hears the refusal instead of "100 Continue".
-        refusal = self.server.core.refuse(self._head())
+        refusal = self._refusal(self._head())
         if refusal is not None:
             self._refuse(refusal)
             return False
@@ -126,20 +127,37 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
     def _head(self) -> RequestHead:
         headers = {name.lower(): value for name, value in self.headers.items()}
         lengths = self.headers.get_all("Content-Length") or []
-        return RequestHead(HTTP, self.command, urlsplit(self.path).path, headers, _content_length(headers, lengths))
+        chunked = headers.get("transfer-encoding", "").strip().lower() == "chunked" and not lengths
+        path = urlsplit(self.path).path
+        return RequestHead(HTTP, self.command, path, headers, _content_length(headers, lengths), chunked)
+
+    def _refusal(self, head: RequestHead) -> Optional[Reply]:
+        return _framing_refusal(self.headers) or self.server.core.refuse(head)
 
     def _answer(self) -> None:
         head = self._head()
-        refusal = self.server.core.refuse(head)
+        refusal = self._refusal(head)
         if refusal is not None:
             self._refuse(refusal)
             return
+        try:
+            body = self._read_body(head)
+        except _ClientGone:
+            self.close_connection = True  # the client went away mid-body; nobody to answer
+            return
+        except _BadBody as bad:
+            self._refuse(ReceiverCore.error_reply(bad.status, bad.message, head.encoding))
+            return
+        self._send(self.server.core.handle(head, body))
+
+    def _read_body(self, head: RequestHead) -> bytes:
+        if head.chunked:
+            return _read_chunked(self.rfile, self.server.core.max_body_bytes)
         length = head.content_length or 0
         body = self.rfile.read(length)
         if len(body) < length:
-            self.close_connection = True  # the client went away mid-body; nobody to answer
-            return
-        self._send(self.server.core.handle(head, body))
+            raise _ClientGone()
+        return body
 
     def _refuse(self, refusal: Reply) -> None:
         # The body is left unread, so this connection cannot carry another request.
@@ -187,10 +205,83 @@ def _linger(connection: socket.socket) -> None:
         return  # reset, timed out, already closed: nothing more to wait for
 
 
+class _ClientGone(Exception):
+    """The connection ended before the whole body arrived."""
+
+
+class _BadBody(Exception):
+    """A body this server will not read further, with the status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+_MAX_CHUNK_LINE_BYTES = 1024  # a chunk size with its extensions, or one trailer line
+_MAX_TRAILER_LINES = 32
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _framing_refusal(headers: Any) -> Optional[Reply]:
+    """The refusal of a body framed in a way this server does not read, or None.
+
+    Only ``Transfer-Encoding: chunked`` alone is read. With a ``Content-Length`` beside it, two
+    readers of the same bytes (a proxy and this server) could disagree on where the request ends:
+    how requests are smuggled, so it is refused, as RFC 9112 allows.
+    """
+    codings = headers.get_all("Transfer-Encoding") or []
+    if not codings:
+        return None
+    if headers.get_all("Content-Length"):
+        return ReceiverCore.error_reply(400, "Transfer-Encoding and Content-Length together; send one of them")
+    if len(codings) != 1 or codings[0].strip().lower() != "chunked":
+        return ReceiverCore.error_reply(501, f"transfer coding {', '.join(codings)!r} is not supported; send the body chunked or with a Content-Length")
+    return None
+
+
+def _read_chunked(rfile: Any, max_body_bytes: int) -> bytes:
+    """A chunked body (RFC 9112 §7.1), refused with 413 as soon as it outgrows ``max_body_bytes``."""
+    body = bytearray()
+    while True:
+        size = _chunk_size(_read_line(rfile))
+        if size == 0:
+            break
+        if len(body) + size > max_body_bytes:
+            raise _BadBody(413, f"the chunked body exceeds the limit of {max_body_bytes} bytes")
+        chunk = rfile.read(size)
+        if len(chunk) < size:
+            raise _ClientGone()
+        body += chunk
+        if _read_line(rfile) not in (b"\r\n", b"\n"):
+            raise _BadBody(400, "a chunk is longer than its declared size")
+    for _ in range(_MAX_TRAILER_LINES):  # trailers are read and ignored
+        if _read_line(rfile) in (b"\r\n", b"\n"):
+            return bytes(body)
+    raise _BadBody(400, f"more than {_MAX_TRAILER_LINES} trailer lines")
+
+
+def _read_line(rfile: Any) -> bytes:
+    line = rfile.readline(_MAX_CHUNK_LINE_BYTES + 1)
+    if len(line) > _MAX_CHUNK_LINE_BYTES:
+        raise _BadBody(400, f"a chunk size or trailer line longer than {_MAX_CHUNK_LINE_BYTES} bytes")
+    if not line.endswith(b"\n"):
+        raise _ClientGone()  # the connection ended mid-line
+    return line
+
+
+def _chunk_size(line: bytes) -> int:
+    digits = line.split(b";", 1)[0].strip()  # chunk extensions are ignored
+    # Only hex digits, and few of them: int(..., 16) would also take "0x1f", "+1f" and "1_f".
+    if not digits or len(digits) > 16 or not _HEX_DIGITS.issuperset(digits):
+        raise _BadBody(400, f"{digits[:32]!r} is not a chunk size")
+    return int(digits, 16)
+
+
 def _content_length(headers: dict, lengths: List[str]) -> Optional[int]:
     """The declared body size; None when undeclared, malformed, or declared twice differently."""
     if "transfer-encoding" in headers:
-        return None  # chunked bodies are not read: the core answers 411
+        return None  # a chunked body declares no size
     declared = {raw.strip() for raw in lengths}
     if len(declared) != 1:
         return None  # conflicting lengths are how requests get smuggled past proxies
