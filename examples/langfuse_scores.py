@@ -25,7 +25,7 @@ tracer = trace.get_tracer("chat-app")
 
 def chat(question: str) -> str:
     with tracer.start_as_current_span("my-operation") as span:
-        answer = f"Here is what I found about {question}."
+        span.set_attribute("app.answer", f"Here is what I found about {question}.")
         otel_scoring.score_current_span(name="accuracy", value=0.9, comment="Factually correct", config_id="78545", data_type="NUMERIC")
         otel_scoring.score_current_span(name="tone", value="friendly", config_id="tone-v1")
         otel_scoring.score_current_trace(name="overall_quality", value=0.95, data_type="NUMERIC")

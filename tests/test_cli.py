@@ -26,37 +26,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import otel_scoring
 from otel_scoring.cli import main, parse_duration, parse_since
 from otel_scoring.environment_variables import OTEL_SCORING_DB
-from otel_scoring.records import ScoreRecord
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation, records_from_file
+from record_builders import TRACE_B, score
 
 PROCESS_TIMEOUT_SECONDS = 20
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-TRACE_A = "0af7651916cd43dd8448eb211c80319c"
-TRACE_B = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-def score(score_id: str, name: str, value, at: datetime, trace_id: str = TRACE_A, **fields) -> ScoreRecord:
-    defaults = dict(
-        string_value=None,
-        data_type="NUMERIC",
-        scope="trace",
-        observation_id=None,
-        session_id=None,
-        dataset_run_id=None,
-        source="API",
-        comment=None,
-        config_id=None,
-        metadata=None,
-    )
-    defaults.update(fields)
-    return ScoreRecord(id=score_id, name=name, value=value, trace_id=trace_id, timestamp=at, **defaults)
-
-
 SCORES = [
-    score("s-old", "helpfulness", 0.25, NOW - timedelta(hours=3), comment="first, try"),
-    score("s-new", "helpfulness", 0.75, NOW - timedelta(minutes=10), trace_id=TRACE_B, metadata={"grader": "gpt"}),
-    score("s-tone", "tone", 1.0, NOW - timedelta(minutes=5), string_value="friendly", data_type="CATEGORICAL", session_id="chat-7"),
+    score("s-old", "helpfulness", 0.25, at=NOW - timedelta(hours=3), comment="first, try"),
+    score("s-new", "helpfulness", 0.75, at=NOW - timedelta(minutes=10), trace_id=TRACE_B, metadata={"grader": "gpt"}),
+    score("s-tone", "tone", 1.0, at=NOW - timedelta(minutes=5), string_value="friendly", data_type="CATEGORICAL", session_id="chat-7"),
 ]
 
 
@@ -175,8 +154,8 @@ def test_stats_prints_count_mean_and_percentiles_per_name_and_bucket(tmp_path, c
     day = datetime(2026, 1, 5, tzinfo=timezone.utc)
     db = str(tmp_path / "stats.db")
     with ScoreStore(db) as store:
-        store.add(Translation(scores=[score(f"h{i}", "helpfulness", v, day + timedelta(hours=i)) for i, v in enumerate([0.25, 0.75])]))
-        store.add(Translation(scores=[score("t", "tone", 1.0, day + timedelta(days=1))]))
+        store.add(Translation(scores=[score(f"h{i}", "helpfulness", v, at=day + timedelta(hours=i)) for i, v in enumerate([0.25, 0.75])]))
+        store.add(Translation(scores=[score("t", "tone", 1.0, at=day + timedelta(days=1))]))
     code, out, _ = run_cli(capsys, "stats", "--db", db, "--bucket", "1d")
     assert code == 0
     lines = out.splitlines()

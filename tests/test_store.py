@@ -2,56 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation
-
-T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=timezone.utc)
-TRACE_A = "0af7651916cd43dd8448eb211c80319c"
-TRACE_B = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-def score(score_id: str, name: str = "helpfulness", value: float | None = 0.5, *, at: datetime = T0, **changes) -> ScoreRecord:
-    record = ScoreRecord(
-        id=score_id,
-        name=name,
-        value=value,
-        string_value=None,
-        data_type="NUMERIC",
-        scope="trace",
-        trace_id=TRACE_A,
-        observation_id=None,
-        session_id=None,
-        dataset_run_id=None,
-        source="API",
-        comment=None,
-        config_id=None,
-        metadata=None,
-        timestamp=at,
-    )
-    return dataclasses.replace(record, **changes)
-
-
-def update(memo_id: str, index: int = 0, *, trace_id: str | None = TRACE_A, values=None, at: datetime = T0) -> MetadataRecord:
-    return MetadataRecord(
-        memo_id=memo_id,
-        index=index,
-        kind="billing",
-        scope="run",
-        values=values if values is not None else {"paymentId": "pi_1"},
-        trace_id=trace_id,
-        span_id=None,
-        timestamp=at,
-    )
-
+from record_builders import T0, TRACE_A, TRACE_B, score, update
 
 @pytest.fixture
 def store(tmp_path):

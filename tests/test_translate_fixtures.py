@@ -7,10 +7,11 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from record_builders import score
 from test_translate_forms import JAEGER_FIXTURES, fixture
 
 from otel_scoring import schema
-from otel_scoring.records import MetadataRecord, ScoreRecord
+from otel_scoring.records import MetadataRecord
 from otel_scoring.translate import (
     GENAI_EVENT_SOURCE,
     OPENINFERENCE_SOURCE,
@@ -153,27 +154,18 @@ def _otlp_event(event_name, attributes, time_unix_nano):
 
 
 def _expected_score(trace_id, span_id, service_name, span_name, **changes):
-    record = dict(
-        id="fixture-score",
+    fields = dict(
         name="helpfulness",
         value=0.5,
-        string_value=None,
-        data_type="NUMERIC",
         scope="span",
         trace_id=trace_id,
         observation_id=span_id,
-        session_id=None,
-        dataset_run_id=None,
-        source="API",
-        comment=None,
-        config_id=None,
-        metadata=None,
-        timestamp=datetime(2017, 1, 26, 21, 46, 31, 639875, tzinfo=timezone.utc),
+        at=datetime(2017, 1, 26, 21, 46, 31, 639875, tzinfo=timezone.utc),
         service_name=service_name,
         span_name=span_name,
     )
-    record.update(changes)
-    return ScoreRecord(**record)
+    fields.update(changes)
+    return score("fixture-score", **fields)
 
 
 def test_scored_legacy_trace_reads_scores_from_logs_and_annotations_from_tags():
