@@ -7,7 +7,7 @@ import os
 # Internal errors re-raise in our own suite so bugs stay loud (never set this in production).
 os.environ["OTEL_SCORING_RAISE_INTERNAL_ERRORS"] = "true"
 
-from typing import Iterator  # noqa: E402
+from typing import Callable, Iterator, List  # noqa: E402
 
 import pytest  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
@@ -41,3 +41,21 @@ def provider(exporter: InMemorySpanExporter, score_configs: ScoreConfigRegistry)
 @pytest.fixture
 def tracer(provider: TracerProvider):
     return provider.get_tracer("tests")
+
+
+_COUNTS = pytest.StashKey[List[str]]()
+
+
+@pytest.fixture
+def report_counts(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a line for the run's summary (the failure tests' scores sent / stored / duplicated),
+    which pytest prints even when every test passes, unlike a test's own output."""
+    return request.config.stash.setdefault(_COUNTS, []).append
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(_COUNTS, [])
+    if lines:
+        terminalreporter.section("scores through failures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,6 +1,6 @@
 """Failure test (b): the app is SIGKILLed while the receiver is down; its spooled scores arrive after a restart.
 
-Run with ``-s`` to see the counts.
+The counts appear in the run's "scores through failures" summary.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def read_line(process: subprocess.Popen, timeout: float) -> str:
     return process.stdout.readline().decode()
 
 
-def test_scores_spooled_by_a_killed_app_are_delivered_exactly_once_after_restart(tmp_path: Path) -> None:
+def test_scores_spooled_by_a_killed_app_are_delivered_exactly_once_after_restart(tmp_path: Path, report_counts) -> None:
     """Scores an app spooled before SIGKILL reach the store when it restarts, each exactly once, with its new scores."""
     app = tmp_path / "app.py"
     app.write_text(APP)
@@ -88,8 +88,8 @@ def test_scores_spooled_by_a_killed_app_are_delivered_exactly_once_after_restart
         stored = wait_for_stored(db_path, expected, timeout=20)
         receiver.stop()
 
-    print(
-        f"\n(b) app SIGKILLed with the receiver down ({len(spool_files)} spool files), restarted: "
+    report_counts(
+        f"(b) app SIGKILLed with the receiver down ({len(spool_files)} spool files), restarted: "
         f"scores sent={len(expected)} stored={len(set(stored))} duplicated={len(stored) - len(set(stored))} "
         f"(resent from spool={second_stats['resent']}, restart delivered in {time.monotonic() - started:.1f} s)"
     )

@@ -1,7 +1,7 @@
 """Failure test (c): a 10k-span burst with some spans scored; no score-carrying span is dropped.
 
-The stock BatchSpanProcessor runs the same burst for comparison; its numbers are printed, never
-asserted. Run with ``-s`` to see them.
+The stock BatchSpanProcessor runs the same burst for comparison; its numbers are reported, never
+asserted. The counts appear in the run's "scores through failures" summary.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def burst(provider: TracerProvider, prefix: str) -> List[str]:
     return sent
 
 
-def test_a_burst_drops_plain_spans_but_never_a_score(tmp_path: Path) -> None:
+def test_a_burst_drops_plain_spans_but_never_a_score(tmp_path: Path, report_counts) -> None:
     """A 10k-span burst through configure()'s default delivery stores every score; only plain spans are shed."""
     db_path = tmp_path / "scores.db"
     with ReceiverProcess(db_path, tmp_path / "receiver.log") as receiver:
@@ -67,8 +67,8 @@ def test_a_burst_drops_plain_spans_but_never_a_score(tmp_path: Path) -> None:
         receiver.stop()
 
     ours_stored = [score_id for score_id in stored if score_id.startswith("ours-")]
-    print(
-        f"\n(c) {BURST_SPANS}-span burst, {len(ours_sent)} scored: score-first scores sent={len(ours_sent)} stored={len(set(ours_stored))} "
+    report_counts(
+        f"(c) {BURST_SPANS}-span burst, {len(ours_sent)} scored: score-first scores sent={len(ours_sent)} stored={len(set(ours_stored))} "
         f"duplicated={len(ours_stored) - len(set(ours_stored))}; plain spans shed={stats.dropped_plain}; {stats}"
         f"\n    stock BatchSpanProcessor, same burst (information only): scores sent={len(stock_sent)} stored={len(set(stock_stored))}"
     )

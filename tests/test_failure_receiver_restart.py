@@ -1,6 +1,6 @@
 """Failure test (a): the receiver is killed mid-stream and restarted on the same port; no score is lost.
 
-Run with ``-s`` to see the counts.
+The counts appear in the run's "scores through failures" summary.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ STREAM_INTERVAL_SECONDS = 0.01
 DOWN_SECONDS = 3.0
 
 
-def test_every_score_reaches_the_store_when_the_receiver_is_killed_mid_stream(tmp_path: Path, monkeypatch) -> None:
+def test_every_score_reaches_the_store_when_the_receiver_is_killed_mid_stream(tmp_path: Path, monkeypatch, report_counts) -> None:
     """A receiver SIGKILLed for seconds in the middle of a stream of scores still ends up storing every score once."""
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
     db_path = tmp_path / "scores.db"
@@ -55,8 +55,8 @@ def test_every_score_reaches_the_store_when_the_receiver_is_killed_mid_stream(tm
 
     stats = delivery_processor(provider).stats
     deliveries = stats.exported_scored + stats.resent
-    print(
-        f"\n(a) receiver killed for {DOWN_SECONDS:.0f} s mid-stream: scores sent={len(sent)} stored={len(set(stored))} "
+    report_counts(
+        f"(a) receiver killed for {DOWN_SECONDS:.0f} s mid-stream: scores sent={len(sent)} stored={len(set(stored))} "
         f"duplicated={len(stored) - len(set(stored))} (deliveries beyond one per score: {deliveries - len(set(stored))}); {stats}"
     )
     assert sorted(stored) == sorted(sent)
