@@ -94,6 +94,32 @@ def test_re_sending_scores_updates_them_instead_of_adding_more(langfuse, forward
     assert langfuse.scores[_scores(run)["quality"].id]["value"] == 0.2
 
 
+def test_many_scores_are_sent_several_at_a_time_after_the_first(langfuse, run) -> None:
+    """With a slow Langfuse, up to `concurrency` requests are in flight at once, and every score lands."""
+    quality = _scores(run)["quality"]
+    scores = [dataclasses.replace(quality, id=f"{quality.id}-{n}", value=n / 10) for n in range(9)]
+    forwarder = LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", retry_policy=FAST_RETRIES, concurrency=4)
+    langfuse.delay_seconds = 0.2
+
+    result = forwarder.forward(scores, [])
+
+    assert (result.sent, result.failed) == (9, 0)
+    assert langfuse.max_in_flight == 4
+    assert {score_id: stored["value"] for score_id, stored in langfuse.scores.items()} == {s.id: s.value for s in scores}
+
+
+def test_writes_of_one_score_id_in_one_call_land_in_order(langfuse, forwarder, run) -> None:
+    """The same score id several times in one call: sent one at a time, so the last value is the one Langfuse keeps."""
+    quality = _scores(run)["quality"]
+    versions = [dataclasses.replace(quality, value=value) for value in (0.1, 0.2, 0.3, 0.4)]
+    langfuse.delay_seconds = 0.05
+
+    result = forwarder.forward(versions, [])
+
+    assert (result.sent, langfuse.max_in_flight) == (4, 1)
+    assert langfuse.scores[quality.id]["value"] == 0.4
+
+
 def test_two_server_errors_then_success_store_the_score_once(langfuse, forwarder, run) -> None:
     """503, 503, then 200: the score is retried and stored exactly once."""
     quality = _scores(run)["quality"]

@@ -3,7 +3,9 @@
 Authentication is HTTP basic with the project's public key as user name and secret key as
 password (``LANGFUSE_PUBLIC_KEY`` / ``LANGFUSE_SECRET_KEY``, as Langfuse's SDKs read them).
 
-Mapping (one request per score; Langfuse's score model is the one otel-scoring follows):
+Mapping (one request per score, the scores API has no batch form; the first request goes alone,
+so wrong keys cost one refused request, the rest ``concurrency`` at a time; Langfuse's score model
+is the one otel-scoring follows):
 
 - ``id`` is the score id: Langfuse upserts scores by id, so a retry or a re-send updates the score.
 - a ``span`` score carries ``traceId`` and ``observationId``, a ``trace`` score ``traceId``, a
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any, Dict, Optional, Sequence
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Sequence
 
 from otel_scoring._settings import resolve_bool, resolve_str
 from otel_scoring.environment_variables import (
@@ -39,8 +43,10 @@ from otel_scoring.forward._mapping import boolean_value, score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
 _logger = logging.getLogger(__name__)
+_NOT_SENT = object()  # a score left unsent after another request's auth failure
 
 SCORES_PATH = "/api/public/scores"
+DEFAULT_CONCURRENCY = 4  # requests in flight at once: a large forward takes minutes, not hours
 
 
 class LangfuseForwarder:
@@ -57,10 +63,13 @@ class LangfuseForwarder:
         send_config_ids: Optional[bool] = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         retry_policy: Optional[RetryPolicy] = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         """``endpoint`` is Langfuse's URL (``https://cloud.langfuse.com``), default
         ``LANGFUSE_BASE_URL`` then ``LANGFUSE_HOST``; keys default to ``LANGFUSE_PUBLIC_KEY`` and
-        ``LANGFUSE_SECRET_KEY``."""
+        ``LANGFUSE_SECRET_KEY``. ``concurrency`` is how many requests may be in flight at once."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
         url = resolve_str(endpoint, LANGFUSE_BASE_URL) or resolve_str(None, LANGFUSE_HOST)
         if not url:
             raise ValueError(f"Langfuse needs a URL: langfuse=https://cloud.langfuse.com or {LANGFUSE_BASE_URL}")
@@ -71,6 +80,7 @@ class LangfuseForwarder:
         credentials = base64.b64encode(f"{public}:{secret}".encode("utf-8")).decode("ascii")
         self.endpoint = url.strip().rstrip("/")
         self.send_config_ids = resolve_bool(send_config_ids, OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS, False)
+        self.concurrency = concurrency
         self._client = JsonHttpClient(
             self.endpoint,
             headers={"Authorization": f"Basic {credentials}"},
@@ -90,21 +100,59 @@ class LangfuseForwarder:
         if metadata:
             result.metadata_skipped += len(metadata)
             _logger.debug("Langfuse: %d metadata update(s) skipped (the scores API has no place for them).", len(metadata))
+        bodies: List[Dict[str, Any]] = []
         for record in scores:
             body = self.score_body(record)
             if body is None:
                 result.skipped += 1
                 _logger.debug("Langfuse: score %s (%s) has no trace, session or dataset run; skipped.", record.id, record.name)
-                continue
-            try:
-                self._client.request("POST", SCORES_PATH, body=body)
-            except ForwardError as error:
-                result.failed += 1
-                result.add_error(str(error), error.kind)
-                if is_auth_failure(error):
-                    return  # the remaining scores would be refused the same way
-                continue
+            else:
+                bodies.append(body)
+        if not bodies or not self._count(self._post(bodies[0]), result):
+            return  # nothing to send, or keys Langfuse refuses: the rest would be refused the same way
+        rest = bodies[1:]
+        # Two writes of one score id must land in the order given, so such a batch goes one at a time.
+        if self.concurrency == 1 or len(rest) < 2 or len({body["id"] for body in rest}) < len(rest):
+            for body in rest:
+                if not self._count(self._post(body), result):
+                    return
+            return
+        self._post_concurrently(rest, result)
+
+    def _post_concurrently(self, bodies: Sequence[Dict[str, Any]], result: ForwardResult) -> None:
+        refused = threading.Event()
+
+        def post_unless_refused(body: Dict[str, Any]) -> object:  # None, a ForwardError or _NOT_SENT
+            if refused.is_set():
+                return _NOT_SENT
+            error = self._post(body)
+            if error is not None and is_auth_failure(error):
+                refused.set()
+            return error
+
+        workers = min(self.concurrency, len(bodies))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otel-scoring-langfuse") as pool:
+            for outcome in pool.map(post_unless_refused, bodies):
+                if outcome is not _NOT_SENT:  # a score not sent is counted as failed after the batch
+                    self._count(outcome, result)  # type: ignore[arg-type]
+
+    def _post(self, body: Dict[str, Any]) -> Optional[ForwardError]:
+        """Create or update one score; the error when Langfuse did not take it."""
+        try:
+            self._client.request("POST", SCORES_PATH, body=body)
+        except ForwardError as error:
+            return error
+        return None
+
+    @staticmethod
+    def _count(error: Optional[ForwardError], result: ForwardResult) -> bool:
+        """Count one request's outcome; False when Langfuse refused the keys."""
+        if error is None:
             result.sent += 1
+            return True
+        result.failed += 1
+        result.add_error(str(error), error.kind)
+        return not is_auth_failure(error)
 
     def score_body(self, record: ScoreRecord) -> Optional[Dict[str, Any]]:
         """The request body for one score, or None when it has no target Langfuse accepts."""

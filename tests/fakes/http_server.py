@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class FakeJsonServer:
         self._open = threading.Event()
         self._open.set()
         self._in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at once
+        self.delay_seconds = 0.0  # how long each answer takes: a remote destination
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -132,8 +135,10 @@ class FakeJsonServer:
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
             self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             self._open.wait(10)
+            time.sleep(self.delay_seconds)
             self._answer(handler)
         finally:
             with self._lock:
