@@ -182,14 +182,27 @@ def from_microseconds(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def percentile(ordered: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default) of an ascending sequence."""
-    if not ordered:
-        raise ValueError("percentile of no values")
-    position = (len(ordered) - 1) * fraction
+# The bucket of a timestamp, parameter ?1 being the bucket size: floor division, also before 1970.
+_BUCKET_OF_TIMESTAMP = "CASE WHEN timestamp_us >= 0 THEN timestamp_us / ?1 ELSE (timestamp_us + 1) / ?1 - 1 END"
+# The values at the ranks a percentile interpolates between, for p50 and p90 of each bucket.
+_PERCENTILE_RANKS = """, ranked AS (
+    SELECT name, bucket, value,
+           ROW_NUMBER() OVER (PARTITION BY name, bucket ORDER BY value) - 1 AS rank,
+           COUNT(*) OVER (PARTITION BY name, bucket) AS n
+    FROM bucketed WHERE value IS NOT NULL
+)
+SELECT name, bucket, rank, value FROM ranked
+WHERE rank IN (CAST((n - 1) * 0.5 AS INTEGER), CAST((n - 1) * 0.5 AS INTEGER) + 1,
+               CAST((n - 1) * 0.9 AS INTEGER), CAST((n - 1) * 0.9 AS INTEGER) + 1)"""
+
+
+def _percentile_of_ranks(ranked: Dict[int, float], count: int, fraction: float) -> float:
+    """The percentile of ``count`` ascending values, by linear interpolation between the closest
+    ranks (numpy's default), from only the values at the two ranks it reads."""
+    position = (count - 1) * fraction
     lower = math.floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+    upper = min(lower + 1, count - 1)
+    return ranked[lower] + (ranked[upper] - ranked[lower]) * (position - lower)
 
 
 class ScoreStore:
@@ -311,7 +324,8 @@ class ScoreStore:
         ``count`` counts every score in the bucket; the other figures are over the scores that
         have a numeric value (None when none has, e.g. categorical scores without a config).
         Buckets start at multiples of ``bucket_seconds`` since the epoch; rows come sorted by name
-        then bucket, each with ``name``, ``bucket_start`` (a UTC datetime) and the figures.
+        then bucket, each with ``name``, ``bucket_start`` (a UTC datetime) and the figures. SQLite
+        does the grouping and ranking, so memory grows with the number of buckets, not of scores.
         """
         if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
             raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
@@ -320,28 +334,32 @@ class ScoreStore:
             ("name = ?", name),
             ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
         )
-        rows = self._query(f"SELECT name, timestamp_us, value FROM scores{where} ORDER BY name, timestamp_us", parameters)
-        groups: Dict[Tuple[str, int], Tuple[List[float], List[int]]] = {}
-        for score_name, micros, value in rows:
-            key = (score_name, micros // bucket_micros)
-            values, counter = groups.setdefault(key, ([], [0]))
-            counter[0] += 1
-            if value is not None:
-                values.append(float(value))
+        # SQLite groups, and ranks the values within each bucket, so memory holds a few numbers
+        # per bucket, not every score: `stats` over a large store stays small.
+        bucketed = f"WITH bucketed AS (SELECT name, {_BUCKET_OF_TIMESTAMP} AS bucket, value FROM scores{where})"
+        arguments = [bucket_micros, *parameters]
+        summaries = self._query(
+            f"{bucketed} SELECT name, bucket, COUNT(*), COUNT(value), SUM(value), MIN(value), MAX(value)"
+            " FROM bucketed GROUP BY name, bucket ORDER BY name, bucket",
+            arguments,
+        )
+        ranked: Dict[Tuple[str, int], Dict[int, float]] = {}
+        for score_name, bucket, rank, value in self._query(f"{bucketed} {_PERCENTILE_RANKS}", arguments):
+            ranked.setdefault((score_name, bucket), {})[rank] = float(value)
         result = []
-        for (score_name, bucket), (values, counter) in groups.items():  # dicts keep the SQL order
-            values.sort()
-            numeric = bool(values)
+        for score_name, bucket, count, numeric_count, total, smallest, largest in summaries:
+            ranks = ranked.get((score_name, bucket), {})
+            numeric = numeric_count > 0
             result.append(
                 {
                     "name": score_name,
                     "bucket_start": from_microseconds(bucket * bucket_micros),
-                    "count": counter[0],
-                    "mean": math.fsum(values) / len(values) if numeric else None,
-                    "min": values[0] if numeric else None,
-                    "max": values[-1] if numeric else None,
-                    "p50": percentile(values, 0.5) if numeric else None,
-                    "p90": percentile(values, 0.9) if numeric else None,
+                    "count": count,
+                    "mean": total / numeric_count if numeric else None,
+                    "min": float(smallest) if numeric else None,
+                    "max": float(largest) if numeric else None,
+                    "p50": _percentile_of_ranks(ranks, numeric_count, 0.5) if numeric else None,
+                    "p90": _percentile_of_ranks(ranks, numeric_count, 0.9) if numeric else None,
                 }
             )
         return result

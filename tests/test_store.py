@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation
 from record_builders import T0, TRACE_A, TRACE_B, score, update
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 @pytest.fixture
 def store(tmp_path):
@@ -159,6 +164,64 @@ def test_stats_summarise_each_name_per_time_bucket(store):
     assert first["p50"] == pytest.approx(0.55)
     assert first["p90"] == pytest.approx(0.91)
     assert rows[1]["p50"] == rows[1]["p90"] == 2.0
+
+
+def _reference_stats(records, bucket_micros):
+    """The figures stats() gives, computed the plain way: every value in memory, sorted."""
+    groups = {}
+    for record in records:
+        micros = round((record.timestamp - EPOCH) / timedelta(microseconds=1))
+        groups.setdefault((record.name, micros // bucket_micros), []).append(record.value)
+    expected = []
+    for (name, bucket), values in sorted(groups.items()):
+        ordered = sorted(v for v in values if v is not None)
+
+        def percentile(fraction):
+            position = (len(ordered) - 1) * fraction
+            lower = math.floor(position)
+            upper = min(lower + 1, len(ordered) - 1)
+            return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+        figures = (sum(ordered) / len(ordered), ordered[0], ordered[-1], percentile(0.5), percentile(0.9)) if ordered else (None,) * 5
+        expected.append((name, bucket, len(values), *figures))
+    return expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["helpfulness", "toxicity"]),
+            st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)),
+            st.integers(min_value=-3 * 86_400, max_value=3 * 86_400),  # seconds around T0; some before 1970 below
+            st.booleans(),
+        ),
+        max_size=40,
+    ),
+    st.sampled_from([1, 60, 3600, 86_400]),
+)
+def test_stats_match_the_figures_computed_from_every_value(rows, bucket_seconds):
+    """Counts, mean, min, max, p50 and p90 per name and bucket equal those of the sorted values themselves,
+    for any mix of values, missing values, bucket sizes and times (before 1970 too)."""
+    records = [
+        score(f"s{i}", name, value, at=(EPOCH if before_1970 else T0) + timedelta(seconds=offset))
+        for i, (name, value, offset, before_1970) in enumerate(rows)
+    ]
+    with ScoreStore(":memory:") as in_memory:
+        in_memory.add(Translation(scores=records))
+        rows_out = in_memory.stats(bucket_seconds=bucket_seconds)
+    bucket_micros = bucket_seconds * 1_000_000
+    got = [
+        (r["name"], round((r["bucket_start"] - EPOCH) / timedelta(microseconds=1)) // bucket_micros, r["count"], r["mean"], r["min"], r["max"], r["p50"], r["p90"])
+        for r in rows_out
+    ]
+    expected = _reference_stats(records, bucket_micros)
+    assert [row[:3] for row in got] == [row[:3] for row in expected]
+    for got_row, expected_row in zip(got, expected):
+        if expected_row[3] is None:
+            assert got_row[3:] == expected_row[3:]
+        else:
+            assert got_row[3:] == pytest.approx(expected_row[3:], rel=1e-9, abs=1e-6)
 
 
 def test_stats_filter_by_name_and_take_any_bucket_size(store):
