@@ -103,13 +103,14 @@ def json_lines(items: Iterable[Any], record_type: Optional[str] = None) -> str:
     return "\n".join(lines)
 
 
-def score_csv(records: Iterable[ScoreRecord]) -> str:
-    """CSV with a header row of the record's field names; metadata as JSON."""
-    records = list(records)
+def score_csv(records: Iterable[ScoreRecord], header: bool = True) -> str:
+    """CSV with a header row of the record's field names (unless ``header`` is False, for the
+    pages after the first); metadata as JSON."""
     buffer = io.StringIO()
     fields: List[str] = list(ScoreRecord.__dataclass_fields__)
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for record in records:
         data = record.to_dict()
         data["metadata"] = None if record.metadata is None else json.dumps(record.metadata, ensure_ascii=False, separators=(",", ":"))

@@ -42,7 +42,7 @@ from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
 DEFAULT_DB_PATH = "otel-scoring.db"
-FORWARD_PAGE_SIZE = 500  # records `forward` reads from the store and sends at a time
+PAGE_SIZE = 500  # records `scores` and `forward` read from the store (and print or send) at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
 RETENTION_CHECK_SECONDS = 600.0  # how often `serve --retain` deletes what has grown too old
 
@@ -321,14 +321,35 @@ def _prune(args: argparse.Namespace) -> int:
 
 def _scores(args: argparse.Namespace) -> int:
     with _open_existing_store(args.db) as store:
-        records = store.scores(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, limit=args.limit)
-    if args.format == "json":
-        _print(_formatting.json_lines(records))
-    elif args.format == "csv":
-        _print(_formatting.score_csv(records))
-    else:
-        _print(_formatting.score_table(records) if records else "no scores")
+        pages = _first(args.limit, store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, page_size=PAGE_SIZE))
+        if args.format == "table":  # a table's columns fit every row, so it needs them all first
+            records = [record for page in pages for record in page]
+            _print(_formatting.score_table(records) if records else "no scores")
+            return 0
+        # JSON lines and CSV rows are printed a page at a time: any number of scores in bounded memory.
+        printed_header = False
+        for page in pages:
+            if args.format == "json":
+                _print(_formatting.json_lines(page))
+            else:
+                _print(_formatting.score_csv(page, header=not printed_header))
+                printed_header = True
+        if args.format == "csv" and not printed_header:
+            _print(_formatting.score_csv([]))
     return 0
+
+
+def _first(limit: Optional[int], pages: Iterator[List[Any]]) -> Iterator[List[Any]]:
+    """The pages up to ``limit`` records in all (all of them when None)."""
+    remaining = limit
+    for page in pages:
+        if remaining is not None:
+            page = page[:remaining]
+            remaining -= len(page)
+        if page:
+            yield page
+        if remaining == 0:
+            return
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -403,10 +424,10 @@ def _batches_to_forward(args: argparse.Namespace) -> Iterator[Tuple[List[Any], L
         yield [r for r in scores if _score_matches(r, args)], [r for r in metadata if _metadata_matches(r, args)]
         return
     with _open_existing_store(args.db) as store:
-        for page in store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, page_size=FORWARD_PAGE_SIZE):
+        for page in store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, page_size=PAGE_SIZE):
             yield page, []
         if args.name is None and args.session is None:  # they pick scores; metadata has neither
-            for page in store.metadata_pages(trace_id=args.trace, since=args.since, page_size=FORWARD_PAGE_SIZE):
+            for page in store.metadata_pages(trace_id=args.trace, since=args.since, page_size=PAGE_SIZE):
                 yield [], page
 
 

@@ -24,6 +24,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import otel_scoring
+from otel_scoring import cli
 from otel_scoring.cli import main, parse_duration, parse_since
 from otel_scoring.environment_variables import OTEL_SCORING_DB
 from otel_scoring.store import ScoreStore
@@ -102,6 +103,22 @@ def test_scores_filters(db, capsys, filters, expected):
     code, out, _ = run_cli(capsys, "scores", "--db", db, "--format", "json", *filters)
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == expected
+
+
+@pytest.mark.parametrize("output", ["json", "csv", "table"])
+@pytest.mark.parametrize("limit", [None, "1", "2", "3"])
+def test_scores_printed_page_by_page_are_the_same_as_in_one_page(db, capsys, monkeypatch, output, limit):
+    """Printing a page at a time (two scores a page here) changes nothing a reader sees: one CSV
+    header, every score once and in order, --limit honoured across pages."""
+    argv = ["scores", "--db", db, "--format", output, *(["--limit", limit] if limit else [])]
+    whole = run_cli(capsys, *argv)
+    monkeypatch.setattr(cli, "PAGE_SIZE", 2)
+
+    paged = run_cli(capsys, *argv)
+
+    assert paged == whole
+    if output == "csv":
+        assert len(paged[1].splitlines()) == 1 + int(limit or 3)
 
 
 def test_the_store_path_comes_from_the_environment_when_not_given(db, capsys, monkeypatch):

@@ -184,7 +184,7 @@ def test_forward_sends_a_store_larger_than_one_page_completely(run, langfuse, ex
     db = str(tmp_path / "scores.db")
     with ScoreStore(db) as store:
         store.add(translation)
-    monkeypatch.setattr(cli, "FORWARD_PAGE_SIZE", 2)
+    monkeypatch.setattr(cli, "PAGE_SIZE", 2)
 
     code, out, err = run_cli(capsys, "forward", "--to", f"langfuse={langfuse.url}", "--db", db, "--format", "json")
 
