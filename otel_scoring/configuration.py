@@ -73,7 +73,8 @@ def configure(
     if resource is not None:
         provider_resource = resource.merge(provider_resource)
     provider = TracerProvider(resource=provider_resource)
-    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider, score_configs=score_configs, strict=strict, redact_keys=redact_keys, redact=redact))
+    # Every part is built before the scoring processor registers itself: a configure() that raises
+    # must leave no processor behind to take the scores of the provider that works.
     if span_exporter is not None:
         if spool_dir is not None:
             raise ValueError("spool_dir= resends raw OTLP requests and cannot be used with span_exporter=")
@@ -83,6 +84,12 @@ def configure(
         directory = os.fspath(spool_dir) if spool_dir is not None else resolve_str(None, OTEL_SCORING_SPOOL_DIR)
         spool = SpanSpool(directory, max_bytes=spool_max_bytes) if directory else None
         delivery = ScoreFirstSpanProcessor(sender=sender, spool=spool)
+    try:
+        scoring = ScoringSpanProcessor(tracer_provider=provider, score_configs=score_configs, strict=strict, redact_keys=redact_keys, redact=redact)
+    except BaseException:
+        delivery.shutdown()  # its worker thread is already running
+        raise
+    provider.add_span_processor(scoring)
     provider.add_span_processor(delivery)
     _delivery_processors[provider] = delivery
     if set_global:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 # Internal errors re-raise in our own suite so bugs stay loud (never set this in production).
@@ -16,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 from otel_scoring import ScoreConfigRegistry, ScoringSpanProcessor  # noqa: E402
+from otel_scoring.processor import _registry  # noqa: E402
 
 
 @pytest.fixture
@@ -59,3 +61,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.section("scores through failures")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_scoring_processor_outlives_its_module() -> Iterator[None]:
+    """A processor left registered takes the scores of every later test that has no trace of its
+    own (create_score picks the newest), so results would depend on test order: fail instead."""
+    yield
+    gc.collect()  # a provider dropped without shutdown() is only a cycle away from collection
+    leaked = _registry.live()
+    if leaked:
+        pytest.fail(f"{len(leaked)} ScoringSpanProcessor(s) still registered after this module: shut their providers down")

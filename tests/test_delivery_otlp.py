@@ -9,6 +9,7 @@ import grpc
 import pytest
 from delivery_support import GrpcCollector, HttpCollector, end_spans, free_port, one_request, scoring_provider
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_scoring
 from otel_scoring.configuration import delivery_processor
@@ -151,3 +152,28 @@ def test_unknown_protocol_or_compression_raise_at_construction() -> None:
         OTLPTraceSender(protocol="thrift")
     with pytest.raises(ValueError):
         OTLPTraceSender(compression="brotli")
+
+
+@pytest.mark.parametrize(
+    "bad_settings",
+    [{"protocol": "thrift"}, {"span_exporter": "in-memory", "spool_dir": "spool"}, {"score_configs": "no-such-configs.yaml"}],
+    ids=["unknown-protocol", "spool-with-exporter", "missing-configs-file"],
+)
+def test_a_configure_that_raises_leaves_nothing_behind_to_take_scores(tmp_path, bad_settings) -> None:
+    """A failed configure() next to a working one: late scores still reach the working provider."""
+    exporter = InMemorySpanExporter()
+    working = otel_scoring.configure(span_exporter=exporter, set_global=False)
+    settings = dict(bad_settings)
+    if settings.get("span_exporter") == "in-memory":
+        settings.update(span_exporter=InMemorySpanExporter(), spool_dir=tmp_path / "spool")
+    if "score_configs" in settings:
+        settings["score_configs"] = str(tmp_path / settings["score_configs"])
+    try:
+        with pytest.raises((ValueError, OSError)):
+            otel_scoring.configure(set_global=False, **settings)
+        otel_scoring.create_score(name="user-feedback", value=1, trace_id="0af7651916cd43dd8448eb211c80319c")
+        assert working.force_flush(5000) is True
+        assert [span.name for span in exporter.get_finished_spans()] == ["otel_scoring.carrier"]
+    finally:
+        working.shutdown()
+
