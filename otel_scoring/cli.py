@@ -321,35 +321,17 @@ def _prune(args: argparse.Namespace) -> int:
 
 def _scores(args: argparse.Namespace) -> int:
     with _open_existing_store(args.db) as store:
-        pages = _first(args.limit, store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, page_size=PAGE_SIZE))
+        pages = store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, limit=args.limit, page_size=PAGE_SIZE)
         if args.format == "table":  # a table's columns fit every row, so it needs them all first
             records = [record for page in pages for record in page]
             _print(_formatting.score_table(records) if records else "no scores")
             return 0
         # JSON lines and CSV rows are printed a page at a time: any number of scores in bounded memory.
-        printed_header = False
+        if args.format == "csv":
+            _print(_formatting.score_csv([]))  # the header, once
         for page in pages:
-            if args.format == "json":
-                _print(_formatting.json_lines(page))
-            else:
-                _print(_formatting.score_csv(page, header=not printed_header))
-                printed_header = True
-        if args.format == "csv" and not printed_header:
-            _print(_formatting.score_csv([]))
+            _print(_formatting.json_lines(page) if args.format == "json" else _formatting.score_csv(page, header=False))
     return 0
-
-
-def _first(limit: Optional[int], pages: Iterator[List[Any]]) -> Iterator[List[Any]]:
-    """The pages up to ``limit`` records in all (all of them when None)."""
-    remaining = limit
-    for page in pages:
-        if remaining is not None:
-            page = page[:remaining]
-            remaining -= len(page)
-        if page:
-            yield page
-        if remaining == 0:
-            return
 
 
 def _stats(args: argparse.Namespace) -> int:

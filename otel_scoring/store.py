@@ -288,6 +288,7 @@ class ScoreStore:
         trace_id: Optional[str] = None,
         session_id: Optional[str] = None,
         since: Optional[datetime] = None,
+        limit: Optional[int] = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[List[ScoreRecord]]:
         """The scores :meth:`scores` returns, in the same order, as lists of at most ``page_size``.
@@ -297,7 +298,7 @@ class ScoreStore:
         pages. A score written meanwhile is included if it sorts after the pages already read.
         """
         conditions = _score_conditions(name, trace_id, session_id, since)
-        for rows in self._pages(_SCORES, conditions, page_size):
+        for rows in self._pages(_SCORES, conditions, page_size, limit):
             yield [_score_record(row) for row in rows]
 
     def count_scores(self) -> int:
@@ -330,10 +331,7 @@ class ScoreStore:
         if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
             raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
         bucket_micros = max(1, int(bucket_seconds * 1_000_000))
-        where, parameters = _where(
-            ("name = ?", name),
-            ("timestamp_us >= ?", None if since is None else to_microseconds(since)),
-        )
+        where, parameters = _where(*_score_conditions(name, None, None, since))
         # SQLite groups, and ranks the values within each bucket, so memory holds a few numbers
         # per bucket, not every score: `stats` over a large store stays small.
         bucketed = f"WITH bucketed AS (SELECT name, {_BUCKET_OF_TIMESTAMP} AS bucket, value FROM scores{where})"
@@ -394,18 +392,25 @@ class ScoreStore:
             parameters.append(int(limit))
         return self._query(sql, parameters)
 
-    def _pages(self, table: _Table, conditions: Sequence[Tuple[str, Any]], page_size: int) -> Iterator[List[tuple]]:
-        """Keyset paging: each page resumes after the order key of the previous page's last row."""
+    def _pages(
+        self, table: _Table, conditions: Sequence[Tuple[str, Any]], page_size: int, limit: Optional[int] = None
+    ) -> Iterator[List[tuple]]:
+        """Keyset paging: each page resumes after the order key of the previous page's last row;
+        at most ``limit`` rows in all when it is given."""
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ValueError(f"page_size must be a positive int, got {page_size!r}")
         key_positions = [table.columns.index(column) for column in table.order]
         after: Optional[tuple] = None
-        while True:
-            rows = self._select(table, conditions, after=after, limit=page_size)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            wanted = page_size if remaining is None else min(page_size, remaining)
+            rows = self._select(table, conditions, after=after, limit=wanted)
             if rows:
                 yield rows
-            if len(rows) < page_size:
+            if len(rows) < wanted:
                 return
+            if remaining is not None:
+                remaining -= len(rows)
             after = tuple(rows[-1][position] for position in key_positions)
 
     def _delete_older(self, table: str, cutoff_micros: int) -> int:

@@ -63,7 +63,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(line)
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def no_scoring_processor_outlives_its_module() -> Iterator[None]:
     """A processor left registered takes the scores of every later test that has no trace of its

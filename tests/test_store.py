@@ -113,6 +113,7 @@ def test_score_pages_give_every_matching_score_once_in_order_even_across_equal_t
     assert toxicity == [s.id for s in store.scores(name="toxicity")] and len(toxicity) == 8
     assert list(store.score_pages(name="no-such-score")) == []
     assert [len(page) for page in store.score_pages(page_size=23)] == [23]  # an exact fit ends without an empty page
+    assert [s.id for page in store.score_pages(page_size=5, limit=12) for s in page] == [r.id for r in records[:12]]
     with pytest.raises(ValueError):
         next(store.score_pages(page_size=0))
 

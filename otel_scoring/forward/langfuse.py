@@ -111,15 +111,10 @@ class LangfuseForwarder:
         if not bodies or not self._count(self._post(bodies[0]), result):
             return  # nothing to send, or keys Langfuse refuses: the rest would be refused the same way
         rest = bodies[1:]
-        # Two writes of one score id must land in the order given, so such a batch goes one at a time.
-        if self.concurrency == 1 or len(rest) < 2 or len({body["id"] for body in rest}) < len(rest):
-            for body in rest:
-                if not self._count(self._post(body), result):
-                    return
+        if not rest:
             return
-        self._post_concurrently(rest, result)
-
-    def _post_concurrently(self, bodies: Sequence[Dict[str, Any]], result: ForwardResult) -> None:
+        # Two writes of one score id must land in the order given: one worker keeps the order.
+        workers = self.concurrency if len({body["id"] for body in rest}) == len(rest) else 1
         refused = threading.Event()
 
         def post_unless_refused(body: Dict[str, Any]) -> object:  # None, a ForwardError or _NOT_SENT
@@ -130,9 +125,8 @@ class LangfuseForwarder:
                 refused.set()
             return error
 
-        workers = min(self.concurrency, len(bodies))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otel-scoring-langfuse") as pool:
-            for outcome in pool.map(post_unless_refused, bodies):
+        with ThreadPoolExecutor(max_workers=min(workers, len(rest)), thread_name_prefix="otel-scoring-langfuse") as pool:
+            for outcome in pool.map(post_unless_refused, rest):
                 if outcome is not _NOT_SENT:  # a score not sent is counted as failed after the batch
                     self._count(outcome, result)  # type: ignore[arg-type]
 
