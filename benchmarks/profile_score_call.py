@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 
 import otel_scoring
 from otel_scoring import _wire, schema
-from otel_scoring.model import Scope
-from otel_scoring.validation import build_score, new_id
+from otel_scoring._model import Scope
+from otel_scoring._validation import build_score, new_id
 
 CALLS = 20_000
 REPEATS = 7

@@ -17,9 +17,9 @@ from otel_scoring._guard import guarded, report_internal_error
 from otel_scoring._settings import resolve_bool
 from otel_scoring.environment_variables import OTEL_SCORING_STRICT
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import Scope
+from otel_scoring._model import Scope
 from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_score, parse_span_id, parse_trace_id, subject_for
+from otel_scoring._validation import build_score, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 

@@ -31,9 +31,9 @@ from opentelemetry import trace
 from otel_scoring._api import find_processor, reject_without_processor
 from otel_scoring._guard import guarded, handle_internal_errors
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import MetadataScope, MetadataUpdate
+from otel_scoring._model import MetadataScope, MetadataUpdate
 from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_metadata_update, check_name, new_id, parse_span_id, parse_trace_id, subject_for
+from otel_scoring._validation import build_metadata_update, check_name, new_id, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Optional, Tuple
 
 from otel_scoring import schema
-from otel_scoring.model import MetadataUpdate, Score
+from otel_scoring._model import MetadataUpdate, Score
 
 Attributes = Dict[str, Any]
 

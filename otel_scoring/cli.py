@@ -41,6 +41,19 @@ from otel_scoring import _formatting
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "FORWARD_SHUTDOWN_TIMEOUT_SECONDS",
+    "PAGE_SIZE",
+    "RETENTION_CHECK_SECONDS",
+    "build_parser",
+    "main",
+    "parse_duration",
+    "parse_since",
+    "resolve_db_path",
+    "run",
+]
+
 DEFAULT_DB_PATH = "otel-scoring.db"
 PAGE_SIZE = 500  # records `scores` and `forward` read from the store (and print or send) at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
@@ -468,7 +481,7 @@ def _forward_summary(result: Any) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from otel_scoring.demo import run_demo
+    from otel_scoring._demo import run_demo
 
     return run_demo(out=sys.stdout, db_path=args.db)
 

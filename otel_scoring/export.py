@@ -22,6 +22,16 @@ from opentelemetry.util.re import parse_env_headers
 
 from otel_scoring._guard import guarded
 
+__all__ = [
+    "GRPC",
+    "HTTP_PROTOBUF",
+    "PROTOCOLS",
+    "Headers",
+    "ScoringOTLPSpanExporter",
+    "build_span_exporter",
+    "resolve_protocol",
+]
+
 GRPC = "grpc"
 HTTP_PROTOBUF = "http/protobuf"
 PROTOCOLS = (GRPC, HTTP_PROTOBUF)

@@ -27,6 +27,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, T
 from otel_scoring import _wire, schema
 from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
+from otel_scoring._model import MetadataUpdate, Score, Scope
 from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
 from otel_scoring.environment_variables import (
@@ -35,8 +36,9 @@ from otel_scoring.environment_variables import (
     OTEL_SCORING_STRICT,
 )
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import MetadataUpdate, Score, Scope
 from otel_scoring.redaction import RedactHook, RedactKeys, Redactor
+
+__all__ = ["DEFAULT_MAX_TRACKED_SPANS", "ScoringSpanProcessor"]
 
 _logger = logging.getLogger("otel_scoring")
 

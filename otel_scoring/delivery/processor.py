@@ -47,6 +47,17 @@ from otel_scoring.delivery.sender import OTLPTraceSender, SendOutcome
 from otel_scoring.delivery.spool import SpanSpool
 from otel_scoring.delivery.stats import DeliveryStats
 
+__all__ = [
+    "DEFAULT_EXPORT_TIMEOUT_MILLIS",
+    "DEFAULT_MAX_EXPORT_BATCH_SIZE",
+    "DEFAULT_MAX_QUEUE_SIZE",
+    "DEFAULT_SCHEDULE_DELAY_MILLIS",
+    "INITIAL_RETRY_DELAY_SECONDS",
+    "MAX_RETRY_DELAY_SECONDS",
+    "ScoreFirstSpanProcessor",
+    "carries_scores",
+]
+
 _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUE_SIZE = 2048

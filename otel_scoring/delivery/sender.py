@@ -48,6 +48,16 @@ from opentelemetry.util.re import parse_env_headers
 
 from otel_scoring.export import GRPC, Headers, resolve_protocol
 
+__all__ = [
+    "COMPRESSIONS",
+    "DEFAULT_GRPC_ENDPOINT",
+    "DEFAULT_HTTP_ENDPOINT",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "TRACES_PATH",
+    "OTLPTraceSender",
+    "SendOutcome",
+]
+
 _logger = logging.getLogger(__name__)
 
 DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"

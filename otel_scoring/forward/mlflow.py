@@ -57,6 +57,8 @@ from otel_scoring.forward._mapping import as_text, boolean_value, score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.schema import SCORE_DATA_TYPE, SCORE_ID, metadata_attribute
 
+__all__ = ["DEFAULT_SOURCE_ID", "TRACE_ID_PREFIX", "MLflowForwarder", "mlflow_trace_id"]
+
 _logger = logging.getLogger(__name__)
 
 TRACE_ID_PREFIX = "tr-"  # MLflow's trace id for an OpenTelemetry trace: "tr-" + 32 hex digits
