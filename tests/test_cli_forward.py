@@ -1,6 +1,6 @@
 """Forwarding from the command line: ``forward`` once, ``serve --forward`` continuously, the receiver's hook.
 
-Langfuse and MLflow are local fakes (tests/fakes); the Phoenix test runs a real Phoenix server
+Langfuse and MLflow are local fakes (tests/support/fakes); the Phoenix test runs a real Phoenix server
 (``.ci/phoenix.sh``; skipped without it outside CI, failed without it in CI).
 """
 
@@ -26,9 +26,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
-from fakes.langfuse import SCORES_PATH, FakeLangfuse
-from fakes.mlflow import FakeMLflow
-from fakes.phoenix_server import PhoenixServer
+from support.fakes.langfuse import SCORES_PATH, FakeLangfuse
+from support.fakes.mlflow import FakeMLflow
+from support.fakes.phoenix_server import PhoenixServer
 from otel_scoring import ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring import cli
 from otel_scoring.cli import main
