@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import contextvars
 import logging
-import threading
 import weakref
 from typing import Deque, List, Optional, Sequence, Tuple, Union
 
@@ -24,18 +23,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from otel_scoring import _wire, schema
+from otel_scoring import _registry, _wire, schema
 from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
 from otel_scoring._model import MetadataUpdate, Score, Scope
-from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
+from otel_scoring._settings import resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
-from otel_scoring.environment_variables import (
-    OTEL_SCORING_MAX_TRACKED_SPANS,
-    OTEL_SCORING_SCORE_CONFIGS,
-    OTEL_SCORING_STRICT,
-)
-from otel_scoring.errors import ScoreValidationError
+from otel_scoring.environment_variables import OTEL_SCORING_MAX_TRACKED_SPANS, OTEL_SCORING_SCORE_CONFIGS
 from otel_scoring.redaction import RedactHook, RedactKeys, Redactor
 
 __all__ = ["DEFAULT_MAX_TRACKED_SPANS", "ScoringSpanProcessor"]
@@ -85,8 +79,8 @@ class ScoringSpanProcessor(SpanProcessor):
         self._tracer_provider = tracer_provider
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
-        self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
-        self.strict = resolve_bool(strict, OTEL_SCORING_STRICT, False)
+        self._score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
+        self._strict = _registry.resolve_strict(strict)
         # None unless configured: recording then costs one comparison, and spans nothing at all.
         self._redactor = Redactor.from_settings(redact_keys, redact)
         limit = resolve_int(max_tracked_spans, OTEL_SCORING_MAX_TRACKED_SPANS, DEFAULT_MAX_TRACKED_SPANS)
@@ -146,12 +140,12 @@ class ScoringSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here; exporters flush their own queues
 
-    # --- Lookups used by the public API -----------------------------------------------------------
+    # --- What the scoring functions use, through otel_scoring._registry.Recorder -------------------
 
-    def tracks_trace(self, trace_id: int) -> bool:
+    def _tracks_trace(self, trace_id: int) -> bool:
         return trace_id in self._open_roots or trace_id in self._ended_roots
 
-    def find_step(self, trace_id: int, name: str, current: Optional[Span] = None) -> Optional[int]:
+    def _find_step(self, trace_id: int, name: str, current: Optional[Span] = None) -> Optional[int]:
         """The span id of the span called ``name`` in the trace: the current span if it is that
         step, else the newest such span that ended recently."""
         if current is not None and current.context.trace_id == trace_id and current.name == name:
@@ -161,21 +155,13 @@ class ScoringSpanProcessor(SpanProcessor):
                 return span_context.span_id
         return None
 
-    # --- Recording ----------------------------------------------------------------------------------
-
-    def reject(self, error: ScoreValidationError) -> None:
-        """Invalid input: one warning naming the problem, or the error itself in strict mode."""
-        if self.strict:
-            raise error
-        _logger.warning("%s", error)
-
-    def record_score(self, score: Score, current: Optional[Span] = None) -> None:
+    def _record_score(self, score: Score, current: Optional[Span] = None) -> None:
         """Write ``score`` on its target if that is open here, else on a carrier span."""
         if self._redactor is not None and score.metadata_json is not None:
             score = self._redactor.score(score)
         self._record(score.scope, score.trace_id, score.span_id, score, current)
 
-    def record_metadata(self, updates: Sequence[MetadataUpdate], current: Optional[Span] = None) -> None:
+    def _record_metadata(self, updates: Sequence[MetadataUpdate], current: Optional[Span] = None) -> None:
         """Write a batch of updates sharing one memo id, once per trace however often it runs."""
         if not updates:
             return
@@ -324,41 +310,3 @@ def _describe(item: Writable) -> str:
 def _placeholder_span_id(trace_id: int) -> int:
     # Deterministic per trace, so every late score of one unknown trace shares one parent.
     return (trace_id & 0xFFFFFFFFFFFFFFFF) or 1
-
-
-class _ProcessorRegistry:
-    """The live processors, newest last, so the module-level API can find the one to record with.
-
-    Every score asks it, so reads take no lock: they see an immutable tuple replaced on each
-    change, and the usual single processor is answered without looking at trace ids.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._processors: Tuple["weakref.ReferenceType[ScoringSpanProcessor]", ...] = ()
-
-    def add(self, processor: ScoringSpanProcessor) -> None:
-        with self._lock:
-            self._processors = tuple(ref for ref in self._processors if ref() is not None) + (weakref.ref(processor),)
-
-    def discard(self, processor: ScoringSpanProcessor) -> None:
-        with self._lock:
-            self._processors = tuple(ref for ref in self._processors if ref() not in (None, processor))
-
-    def live(self) -> List[ScoringSpanProcessor]:
-        found = [ref() for ref in self._processors]
-        return [p for p in found if p is not None]
-
-    def for_target(self, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
-        """The processor that tracks the trace, else the newest one."""
-        references = self._processors
-        if len(references) == 1:
-            return references[0]()
-        processors = self.live()
-        for processor in reversed(processors):
-            if trace_id is not None and processor.tracks_trace(trace_id):
-                return processor
-        return processors[-1] if processors else None
-
-
-_registry = _ProcessorRegistry()
