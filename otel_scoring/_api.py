@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 from opentelemetry import trace
 
 from otel_scoring import _registry
-from otel_scoring._guard import guarded, report_internal_error
+from otel_scoring._guard import handle_internal_errors, report_internal_error
 from otel_scoring._model import Scope
 from otel_scoring._validation import build_score, parse_span_id, parse_trace_id, subject_for
 from otel_scoring.errors import ScoreValidationError
@@ -29,7 +29,7 @@ def _subject(name: Any) -> str:
     return subject_for("score", name)
 
 
-@guarded("create_score")
+@handle_internal_errors("create_score")
 def create_score(
     *,
     name: str,
@@ -95,7 +95,7 @@ def create_score(
 
 
 def _score_current(where: str, scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
-    try:  # inline rather than @guarded: this runs on the caller's hot path
+    try:  # inline rather than the decorator: this runs on the caller's hot path
         _record_current(scope, name, value, score_id, data_type, comment, config_id)
     except ScoreValidationError:
         raise  # strict mode only

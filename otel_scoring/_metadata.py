@@ -29,7 +29,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Type, Union
 from opentelemetry import trace
 
 from otel_scoring import _registry
-from otel_scoring._guard import guarded, handle_internal_errors
+from otel_scoring._guard import handle_internal_errors
 from otel_scoring._model import MetadataScope, MetadataUpdate
 from otel_scoring._validation import build_metadata_update, check_name, new_id, parse_span_id, parse_trace_id, subject_for
 from otel_scoring.errors import ScoreValidationError
@@ -53,7 +53,7 @@ class ScopedMetadata:
         self._memo_id = memo_id
         self._target = target
 
-    @guarded("metadata.update")
+    @handle_internal_errors("metadata.update")
     def update(self, values: Mapping[str, Any], kind: str = DEFAULT_KIND) -> None:
         """Attach ``values`` under ``kind`` (default ``"default"``) to the target."""
         _record(self._memo_id, self._target, [(values, kind)])

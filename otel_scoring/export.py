@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
-from otel_scoring._guard import guarded
+from otel_scoring._guard import handle_internal_errors
 
 __all__ = [
     "GRPC",
@@ -99,14 +99,14 @@ class ScoringOTLPSpanExporter(SpanExporter):
     def __init__(self, **kwargs: object) -> None:
         self._exporter = build_span_exporter(**kwargs)  # type: ignore[arg-type]
 
-    @guarded("ScoringOTLPSpanExporter.export", default=SpanExportResult.FAILURE)
+    @handle_internal_errors("ScoringOTLPSpanExporter.export", default=SpanExportResult.FAILURE)
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._exporter.export(spans)
 
-    @guarded("ScoringOTLPSpanExporter.shutdown")
+    @handle_internal_errors("ScoringOTLPSpanExporter.shutdown")
     def shutdown(self) -> None:
         self._exporter.shutdown()
 
-    @guarded("ScoringOTLPSpanExporter.force_flush", default=False)
+    @handle_internal_errors("ScoringOTLPSpanExporter.force_flush", default=False)
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._exporter.force_flush(timeout_millis)

@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_scoring import schema
-from otel_scoring._guard import guarded, handle_internal_errors
+from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_int
 from otel_scoring.delivery._queue import TwoLaneQueue
 from otel_scoring.delivery.sender import OTLPTraceSender, SendOutcome
@@ -166,7 +166,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: object = None) -> None:
         pass
 
-    @guarded("ScoreFirstSpanProcessor.on_end")
+    @handle_internal_errors("ScoreFirstSpanProcessor.on_end")
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
@@ -177,7 +177,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         if self._queue.put(span, scored) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
 
-    @guarded("ScoreFirstSpanProcessor.force_flush", default=False)
+    @handle_internal_errors("ScoreFirstSpanProcessor.force_flush", default=False)
     def force_flush(self, timeout_millis: Optional[int] = 30000) -> bool:
         """Deliver everything queued and spooled; False if anything is still undelivered.
 
@@ -197,7 +197,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
             return False
         return request.ok
 
-    @guarded("ScoreFirstSpanProcessor.shutdown", default=False)
+    @handle_internal_errors("ScoreFirstSpanProcessor.shutdown", default=False)
     def shutdown(self, timeout_millis: Optional[int] = 30000) -> bool:
         """Deliver what is left, spool the scores that cannot be, and stop; at most ``timeout_millis``.
 

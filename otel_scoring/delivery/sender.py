@@ -46,6 +46,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 from opentelemetry.util.re import parse_env_headers
 
+from otel_scoring._settings import is_otel_true
 from otel_scoring.export import GRPC, Headers, resolve_protocol
 
 __all__ = [
@@ -223,7 +224,7 @@ class _GrpcTransport(_Transport):
             insecure = False
         if insecure is None:
             env_insecure = _env(OTEL_EXPORTER_OTLP_TRACES_INSECURE, OTEL_EXPORTER_OTLP_INSECURE)
-            insecure = env_insecure.strip().lower() == "true" if env_insecure is not None else parsed.scheme == "http"
+            insecure = is_otel_true(env_insecure) if env_insecure is not None else parsed.scheme == "http"
         self.endpoint = parsed.netloc or raw
         self._metadata: Sequence[Tuple[str, str]] = tuple(headers.items())
         if compression == "deflate":
