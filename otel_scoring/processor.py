@@ -16,14 +16,14 @@ import collections
 import contextvars
 import logging
 import weakref
-from typing import Deque, List, Optional, Sequence, Tuple, Union
+from typing import Deque, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from otel_scoring import _registry, _wire, schema
+from otel_scoring import _registry, _sdk_span, _wire, schema
 from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
 from otel_scoring._model import MetadataUpdate, Score, Scope
@@ -93,6 +93,7 @@ class ScoringSpanProcessor(SpanProcessor):
         self._ended_steps: Deque[Tuple[SpanContext, str]] = collections.deque(maxlen=limit)
         self._memos: BoundedMap[Tuple[Optional[int], str], bool] = BoundedMap(limit)  # metadata memo ids seen
         self._is_shutdown = False
+        _sdk_span.check_sdk_shape()  # once per process: the limit checks below depend on it
         _registry.add(self)
 
     # --- SpanProcessor hooks --------------------------------------------------------------------
@@ -178,10 +179,14 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
         """On the target if it is open here, else on a carrier span. False if nothing was written."""
+        payload = _encode(item)
         target = self._open_target(scope, trace_id, span_id, current)
-        if target is not None and self._write(target, item):
-            return True
-        return self._carry(scope, trace_id, span_id, item)
+        if target is not None:
+            fitted = _fit(target, payload)
+            if fitted is not None:
+                _write(target, fitted)
+                return True
+        return self._carry(scope, trace_id, span_id, payload)
 
     def _open_target(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], current: Optional[Span]) -> Optional[Span]:
         if scope is Scope.SPAN and span_id is not None:
@@ -193,51 +198,7 @@ class ScoringSpanProcessor(SpanProcessor):
             return reference() if reference is not None else None
         return None
 
-    def _write(self, span: Span, item: Writable) -> bool:
-        """Add the event(s) and attributes to an open span. False when it has no room for them."""
-        if getattr(span, "end_time", None) is not None:
-            # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
-            # from its own on_end): the SDK would drop the event, so a carrier takes it.
-            return False
-        events: List[Tuple[str, dict]]
-        if isinstance(item, Score):
-            events = [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))]
-            summary = _wire.score_span_attributes(item)
-        else:
-            events = [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item]
-            summary = {}
-            for update in item:
-                summary.update(_wire.metadata_span_attributes(update))
-        limits = getattr(span, "_limits", None)  # SDK SpanLimits; absent on other Span types
-        if limits is not None:
-            max_events = limits.max_events
-            # len() of the SDK's own event list: span.events copies it into a tuple on every call.
-            if max_events is not None and len(getattr(span, "_events", None) or span.events) + len(events) > max_events:
-                # Adding would push older events out of the span: carry it instead, losing nothing.
-                _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
-                return False
-            max_attributes = limits.max_span_attributes
-            if max_attributes is not None:
-                present = span.attributes
-                # Count the keys that are new only when the span is near its limit.
-                if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
-                    _logger.warning(
-                        "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
-                        span.name,
-                        max_attributes,
-                        _describe(item),
-                    )
-                    summary = {}
-            length_limit = limits.max_attribute_length
-            if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
-                _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
-        for name, attributes in events:
-            span.add_event(name, attributes)
-        if summary:
-            span.set_attributes(summary)
-        return True
-
-    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable) -> bool:
+    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], payload: _Payload) -> bool:
         """Start and end a short span that carries ``item`` for a target that is not open here.
 
         Its parent is the target (for a trace, the root if this process saw it end) and it links to
@@ -246,7 +207,7 @@ class ScoringSpanProcessor(SpanProcessor):
         if _ending_carrier.get():
             # A span processor scores every span it sees end, carriers included: carrying that
             # score would end another carrier, and so on forever.
-            _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(item))
+            _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(payload.item))
             return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
         links: List[Link] = []
@@ -278,14 +239,16 @@ class ScoringSpanProcessor(SpanProcessor):
             )
             return False
         try:
-            written = self._write(carrier, item)
+            fitted = _fit(carrier, payload)
+            if fitted is not None:
+                _write(carrier, fitted)
         finally:
             token = _ending_carrier.set(True)
             try:
                 carrier.end()
             finally:
                 _ending_carrier.reset(token)
-        return written
+        return fitted is not None
 
     def _root_span_id(self, trace_id: Optional[int]) -> Optional[int]:
         """The local root of the trace, open (but full or ending) or recently ended, if seen here."""
@@ -300,6 +263,66 @@ class ScoringSpanProcessor(SpanProcessor):
             provider = self._tracer_provider or trace.get_tracer_provider()
             self._tracer = provider.get_tracer(schema.INSTRUMENTATION_SCOPE)
         return self._tracer
+
+
+class _Payload(NamedTuple):
+    """What writing an item adds to a span, encoded once: on the target, or else on a carrier."""
+
+    item: Writable  # named in warnings
+    events: List[Tuple[str, dict]]
+    summary: dict  # the searchable span attributes
+
+
+def _encode(item: Writable) -> _Payload:
+    if isinstance(item, Score):
+        return _Payload(item, [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))], _wire.score_span_attributes(item))
+    summary: dict = {}
+    for update in item:
+        summary.update(_wire.metadata_span_attributes(update))
+    return _Payload(item, [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item], summary)
+
+
+def _fit(span: Span, payload: _Payload) -> Optional[_Payload]:
+    """The payload this open span can take whole (its summary dropped at the attribute limit, with a
+    warning), or None when it cannot: ended, or at its event limit, where a carrier takes it."""
+    if not span.is_recording():
+        # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
+        # from its own on_end): the SDK would drop the event, so a carrier takes it.
+        return None
+    limits = getattr(span, _sdk_span.LIMITS, None)  # SDK SpanLimits; absent on other Span types
+    if limits is None:
+        return payload
+    events = payload.events
+    max_events = limits.max_events
+    # len() of the SDK's own event list: span.events copies it into a tuple on every call.
+    if max_events is not None and len(getattr(span, _sdk_span.EVENTS, None) or span.events) + len(events) > max_events:
+        # Adding would push older events out of the span: carry it instead, losing nothing.
+        _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(payload.item))
+        return None
+    max_attributes = limits.max_span_attributes
+    if max_attributes is not None:
+        present = span.attributes
+        summary = payload.summary
+        # Count the keys that are new only when the span is near its limit.
+        if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
+            _logger.warning(
+                "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
+                span.name,
+                max_attributes,
+                _describe(payload.item),
+            )
+            payload = payload._replace(summary={})
+    length_limit = limits.max_attribute_length
+    if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
+        _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(payload.item), length_limit)
+    return payload
+
+
+def _write(span: Span, payload: _Payload) -> None:
+    for name, attributes in payload.events:
+        span.add_event(name, attributes)
+    if payload.summary:
+        span.set_attributes(payload.summary)
 
 
 def _describe(item: Writable) -> str:

@@ -39,7 +39,7 @@ from opentelemetry.sdk.environment_variables import (
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_scoring import schema
+from otel_scoring import _sdk_span, schema
 from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_int
 from otel_scoring.delivery._queue import TwoLaneQueue
@@ -83,7 +83,7 @@ def carries_scores(span: ReadableSpan) -> bool:
     # Most spans have no events. ``span.events`` copies the SDK's event list under a lock (about
     # half of what BatchSpanProcessor spends per span), so ask the list itself whether it is
     # empty first, and fall back to the public property on any other ReadableSpan.
-    raw_events = getattr(span, "_events", None)
+    raw_events = getattr(span, _sdk_span.EVENTS, None)
     if raw_events is not None and not len(raw_events):
         return False
     for event in span.events:
