@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from otel_scoring import _formatting
+from otel_scoring import _formatting, schema
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
@@ -83,12 +83,10 @@ def parse_since(text: str, now: Optional[datetime] = None) -> datetime:
     stripped = text.strip()
     if _DURATION.fullmatch(stripped.lower()):
         return (now or datetime.now(timezone.utc)) - parse_duration(stripped)
-    iso = stripped[:-1] + "+00:00" if stripped[-1:] in ("Z", "z") else stripped
     try:
-        moment = datetime.fromisoformat(iso)
+        return schema.parse_timestamp(stripped)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO time (2026-11-22T10:00:00Z) nor a duration (1h)") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _port(text: str) -> int:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support.fakes.mlflow import FakeMLflow
 from support.fakes.mlflow_server import MLflowServer
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
-from otel_scoring._wire import format_timestamp
+from otel_scoring.schema import format_timestamp
 from otel_scoring.environment_variables import MLFLOW_TRACKING_URI
 from otel_scoring.forward import MLflowForwarder, RetryPolicy, build_forwarder, mlflow_trace_id
 from otel_scoring.records import ScoreRecord
