@@ -16,7 +16,7 @@ import collections
 import contextvars
 import logging
 import weakref
-from typing import Deque, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Deque, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -179,14 +179,11 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
         """On the target if it is open here, else on a carrier span. False if nothing was written."""
-        payload = _encode(item)
+        events, summary = _encode(item)  # once: the carrier, if one is needed, writes the same
         target = self._open_target(scope, trace_id, span_id, current)
-        if target is not None:
-            fitted = _fit(target, payload)
-            if fitted is not None:
-                _write(target, fitted)
-                return True
-        return self._carry(scope, trace_id, span_id, payload)
+        if target is not None and _write(target, item, events, summary):
+            return True
+        return self._carry(scope, trace_id, span_id, item, events, summary)
 
     def _open_target(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], current: Optional[Span]) -> Optional[Span]:
         if scope is Scope.SPAN and span_id is not None:
@@ -198,7 +195,7 @@ class ScoringSpanProcessor(SpanProcessor):
             return reference() if reference is not None else None
         return None
 
-    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], payload: _Payload) -> bool:
+    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, events: _Events, summary: dict) -> bool:
         """Start and end a short span that carries ``item`` for a target that is not open here.
 
         Its parent is the target (for a trace, the root if this process saw it end) and it links to
@@ -207,7 +204,7 @@ class ScoringSpanProcessor(SpanProcessor):
         if _ending_carrier.get():
             # A span processor scores every span it sees end, carriers included: carrying that
             # score would end another carrier, and so on forever.
-            _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(payload.item))
+            _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(item))
             return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
         links: List[Link] = []
@@ -239,16 +236,14 @@ class ScoringSpanProcessor(SpanProcessor):
             )
             return False
         try:
-            fitted = _fit(carrier, payload)
-            if fitted is not None:
-                _write(carrier, fitted)
+            written = _write(carrier, item, events, summary)
         finally:
             token = _ending_carrier.set(True)
             try:
                 carrier.end()
             finally:
                 _ending_carrier.reset(token)
-        return fitted is not None
+        return written
 
     def _root_span_id(self, trace_id: Optional[int]) -> Optional[int]:
         """The local root of the trace, open (but full or ending) or recently ended, if seen here."""
@@ -265,64 +260,54 @@ class ScoringSpanProcessor(SpanProcessor):
         return self._tracer
 
 
-class _Payload(NamedTuple):
-    """What writing an item adds to a span, encoded once: on the target, or else on a carrier."""
-
-    item: Writable  # named in warnings
-    events: List[Tuple[str, dict]]
-    summary: dict  # the searchable span attributes
+_Events = List[Tuple[str, dict]]
 
 
-def _encode(item: Writable) -> _Payload:
+def _encode(item: Writable) -> Tuple[_Events, dict]:
+    """The event(s) and the searchable span attributes that record ``item``."""
     if isinstance(item, Score):
-        return _Payload(item, [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))], _wire.score_span_attributes(item))
+        return [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))], _wire.score_span_attributes(item)
     summary: dict = {}
     for update in item:
         summary.update(_wire.metadata_span_attributes(update))
-    return _Payload(item, [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item], summary)
+    return [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item], summary
 
 
-def _fit(span: Span, payload: _Payload) -> Optional[_Payload]:
-    """The payload this open span can take whole (its summary dropped at the attribute limit, with a
-    warning), or None when it cannot: ended, or at its event limit, where a carrier takes it."""
+def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
+    """Add encoded events and attributes to an open span, within its limits. False when it has no
+    room for them (ended, or at its event limit), for a carrier to take them whole."""
     if not span.is_recording():
         # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
         # from its own on_end): the SDK would drop the event, so a carrier takes it.
-        return None
+        return False
     limits = getattr(span, _sdk_span.LIMITS, None)  # SDK SpanLimits; absent on other Span types
-    if limits is None:
-        return payload
-    events = payload.events
-    max_events = limits.max_events
-    # len() of the SDK's own event list: span.events copies it into a tuple on every call.
-    if max_events is not None and len(getattr(span, _sdk_span.EVENTS, None) or span.events) + len(events) > max_events:
-        # Adding would push older events out of the span: carry it instead, losing nothing.
-        _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(payload.item))
-        return None
-    max_attributes = limits.max_span_attributes
-    if max_attributes is not None:
-        present = span.attributes
-        summary = payload.summary
-        # Count the keys that are new only when the span is near its limit.
-        if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
-            _logger.warning(
-                "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
-                span.name,
-                max_attributes,
-                _describe(payload.item),
-            )
-            payload = payload._replace(summary={})
-    length_limit = limits.max_attribute_length
-    if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
-        _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(payload.item), length_limit)
-    return payload
-
-
-def _write(span: Span, payload: _Payload) -> None:
-    for name, attributes in payload.events:
+    if limits is not None:
+        max_events = limits.max_events
+        # len() of the SDK's own event list: span.events copies it into a tuple on every call.
+        if max_events is not None and len(getattr(span, _sdk_span.EVENTS, None) or span.events) + len(events) > max_events:
+            # Adding would push older events out of the span: carry it instead, losing nothing.
+            _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
+            return False
+        max_attributes = limits.max_span_attributes
+        if max_attributes is not None:
+            present = span.attributes
+            # Count the keys that are new only when the span is near its limit.
+            if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
+                _logger.warning(
+                    "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
+                    span.name,
+                    max_attributes,
+                    _describe(item),
+                )
+                summary = {}
+        length_limit = limits.max_attribute_length
+        if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
+            _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
+    for name, attributes in events:
         span.add_event(name, attributes)
-    if payload.summary:
-        span.set_attributes(payload.summary)
+    if summary:
+        span.set_attributes(summary)
+    return True
 
 
 def _describe(item: Writable) -> str:
