@@ -72,7 +72,7 @@ def stage_costs() -> List[Tuple[str, float]]:
     stages = [
         ("span.add_event of the score event (the baseline)", _best_micros(lambda: span.add_event(schema.EVALUATION_RESULT_EVENT, event_attributes))),
         ("span.set_attributes of the searchable summary", _best_micros(lambda: span.set_attributes(summary))),
-        ("validation.build_score (checks, id, timestamp, Score)", _best_micros(make_score)),
+        ("_validation.build_score (checks, id, timestamp, Score)", _best_micros(make_score)),
         ("_wire.score_event_attributes", _best_micros(lambda: _wire.score_event_attributes(score))),
         ("_wire.score_span_attributes", _best_micros(lambda: _wire.score_span_attributes(score))),
     ]
