@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 from typing import List
 
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Span, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -27,8 +29,11 @@ _checked = False
 
 def missing_sdk_attributes() -> List[str]:
     """What this opentelemetry-sdk's spans lack of the internals read here (empty when all is well)."""
-    provider = TracerProvider(shutdown_on_exit=False)  # no processor: the probe span goes nowhere
+    # No processor, no resource detection, always sampled: the probe span goes nowhere.
+    provider = TracerProvider(sampler=ALWAYS_ON, resource=Resource.get_empty(), shutdown_on_exit=False)
     span = provider.get_tracer("otel_scoring.probe").start_span("probe")
+    if not isinstance(span, Span):
+        return []  # OTEL_SDK_DISABLED: no SDK spans, nothing to check
     missing = []
     if not isinstance(getattr(span, LIMITS, None), SpanLimits):
         missing.append(LIMITS)
