@@ -18,9 +18,12 @@ also sends every stored batch to Phoenix, MLflow or Langfuse in the background a
 totals per destination when it stops; ``forward`` sends stored scores (or those of trace files)
 once and prints one line per destination; ``prune`` (and ``serve --retain``) deletes old records.
 Credentials come from each tool's environment variables
-(``docs/forwarding.md``). This module only parses arguments and prints; the work happens in the
-store, the receiver, the translator, the forwarders and the demo. Exit codes: 0 success,
-1 failure (a destination that did not take every record, for ``forward``), 2 usage error.
+(``docs/forwarding.md``). ``translate``, ``stats``, ``prune`` and ``forward`` draw a progress line
+on stderr when it is a terminal (not with ``--quiet``); a reader that closes the output early
+(``otel-scoring scores | head``) ends the command quietly. This module only parses arguments and
+prints; the work happens in the store, the receiver, the translator, the forwarders and the demo. Exit codes: 0 success,
+1 failure (a destination that did not take every record, for ``forward``), 2 usage error,
+141 the output was closed before it was all written.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from otel_scoring import _formatting, schema
+from otel_scoring._progress import Progress
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
 
 __all__ = [
+    "CLOSED_PIPE_EXIT_CODE",
     "DEFAULT_DB_PATH",
     "FORWARD_SHUTDOWN_TIMEOUT_SECONDS",
     "PAGE_SIZE",
@@ -58,6 +63,7 @@ DEFAULT_DB_PATH = "otel-scoring.db"
 PAGE_SIZE = 500  # records `scores` and `forward` read from the store (and print or send) at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
 RETENTION_CHECK_SECONDS = 600.0  # how often `serve --retain` deletes what has grown too old
+CLOSED_PIPE_EXIT_CODE = 128 + signal.SIGPIPE  # what a shell reports for a writer killed by SIGPIPE
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
@@ -134,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="otel-scoring", description="Evaluation scores and run metadata as OpenTelemetry data.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what otel-scoring does to stderr")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     db_help = f"the SQLite score store (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
@@ -171,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--bucket", type=parse_duration, default=timedelta(hours=1), help="bucket size: 15m, 1h (default), 1d, ...")
     stats.add_argument("--since", type=parse_since, help="only scores from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
     stats.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (one bucket per line)")
+    _add_quiet(stats)
     stats.set_defaults(run=_stats)
 
     translate = commands.add_parser(
@@ -180,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.add_argument("files", nargs="+", metavar="FILE", help="trace files (the format is detected)")
     translate.add_argument("--format", choices=("json", "table"), default="json", help="json (default: one record per line, tagged with record_type) or table")
+    _add_quiet(translate)
     translate.set_defaults(run=_translate)
 
     forward = commands.add_parser(
@@ -196,11 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     forward.add_argument("--session", help="only scores of this session id (and no metadata)")
     forward.add_argument("--since", type=parse_since, help="only records from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
     forward.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (one result per destination per line)")
+    _add_quiet(forward)
     forward.set_defaults(run=_forward)
 
     prune = commands.add_parser("prune", help="delete old scores and metadata from the store", description="Delete stored scores and metadata updates older than an age or a time.")
     prune.add_argument("--db", help=db_help)
     prune.add_argument("--older-than", type=parse_since, required=True, metavar="AGE|TIME", help="an age (30d, 12h) or a time (ISO 8601): records from before it are deleted")
+    _add_quiet(prune)
     prune.set_defaults(run=_prune)
 
     demo = commands.add_parser("demo", help="run an instrumented workload into an embedded receiver and show its scores", description="Record scores and metadata, export them over OTLP/gRPC to an embedded receiver on loopback, and print what its store holds.")
@@ -209,16 +220,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_quiet(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr (it is drawn only when stderr is a terminal)")
+
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("otel-scoring")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``otel-scoring`` console script. Returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with _logging_to_stderr(logging.INFO if args.verbose else logging.WARNING):
-        try:
-            return int(args.run(args))
-        except _CommandError as error:
-            print(f"otel-scoring {args.command}: {error}", file=sys.stderr)
-            return 1
+    try:
+        with _logging_to_stderr(logging.INFO if args.verbose else logging.WARNING):
+            try:
+                return int(args.run(args))
+            except _CommandError as error:
+                print(f"otel-scoring {args.command}: {error}", file=sys.stderr)
+                return 1
+    except _OutputClosed:
+        return _output_closed()
 
 
 # --- Commands ---------------------------------------------------------------------------------------
@@ -324,8 +351,10 @@ def _apply_retention(store: Any, retain: timedelta) -> None:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    progress = Progress("prune", quiet=args.quiet)
     with _open_existing_store(args.db) as store:
-        scores, updates = store.delete_before(args.older_than)
+        scores, updates = store.delete_before(args.older_than, on_progress=lambda scores, updates: progress.update(scores + updates, "records deleted"))
+    progress.finish(scores + updates, "records deleted")
     _print(f"deleted {scores} score(s) and {updates} metadata update(s) from before {args.older_than.isoformat()}")
     return 0
 
@@ -346,8 +375,14 @@ def _scores(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    progress = Progress("stats", quiet=args.quiet)
     with _open_existing_store(args.db) as store:
-        rows = store.stats(name=args.name, bucket_seconds=args.bucket.total_seconds(), since=args.since)
+        stored = store.count_scores() if progress.enabled else 0
+        # SQLite summarizes in one pass and says nothing of how far it is: the line shows that it works.
+        rows = store.stats(
+            name=args.name, bucket_seconds=args.bucket.total_seconds(), since=args.since, on_progress=lambda: progress.update(stored, "stored scores being summarized", rate=False)
+        )
+    progress.finish(sum(row["count"] for row in rows), "scores summarized", len(rows), "bucket(s)")
     if args.format == "json":
         _print(_formatting.json_lines(rows))
     else:
@@ -359,7 +394,10 @@ def _translate(args: argparse.Namespace) -> int:
     from otel_scoring.translate import records_from_file
 
     failed = False
-    for path in args.files:
+    progress = Progress("translate", quiet=args.quiet)
+    score_count = metadata_count = 0
+    for file_count, path in enumerate(args.files, 1):
+        progress.clear()
         try:
             translation = records_from_file(path)
         except OSError as error:
@@ -382,6 +420,10 @@ def _translate(args: argparse.Namespace) -> int:
             _print(f"{len(translation.metadata)} metadata update(s)")
             if translation.metadata:
                 _print(_formatting.metadata_table(translation.metadata))
+        score_count += len(translation.scores)
+        metadata_count += len(translation.metadata)
+        progress.update(score_count, "scores", metadata_count, "metadata update(s)", file_count, "file(s)")
+    progress.finish(score_count, "scores", metadata_count, "metadata update(s)", len(args.files), "file(s)")
     return 1 if failed else 0
 
 
@@ -390,11 +432,14 @@ def _forward(args: argparse.Namespace) -> int:
 
     results = [ForwardResult(forwarder.destination) for forwarder in args.to]
     score_count = metadata_count = 0
+    progress = Progress("forward", quiet=args.quiet)
     for scores, metadata in _batches_to_forward(args):
         score_count += len(scores)
         metadata_count += len(metadata)
         for total, result in zip(results, forward_records([*scores, *metadata], args.to)):
             total.merge(result)
+        progress.update(score_count + metadata_count, "records forwarded", score_count, "score(s)", metadata_count, "metadata update(s)")
+    progress.finish(score_count + metadata_count, "records forwarded", score_count, "score(s)", metadata_count, "metadata update(s)")
     if args.format == "json":
         _print(_formatting.json_lines(results))
     else:
@@ -459,14 +504,38 @@ def _demo(args: argparse.Namespace) -> int:
 # --- Output and process plumbing --------------------------------------------------------------------
 
 
+class _OutputClosed(Exception):
+    """Whoever read stdout has closed it (``otel-scoring scores | head``): there is no one to write for."""
+
+
 def _print(text: str) -> None:
     if text:
-        print(text, flush=True)
+        _write_line(text)
 
 
 def _say(message: str) -> None:
     """A status line of a long-running command, on stdout so scripts can read the ports."""
-    print(f"otel-scoring: {message}", flush=True)
+    _write_line(f"otel-scoring: {message}")
+
+
+def _write_line(text: str) -> None:
+    # Only stdout's own closed pipe ends the command this way; a peer's closed socket stays an error.
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise _OutputClosed from None
+
+
+def _output_closed() -> int:
+    """Stop quietly, as a Unix tool killed by SIGPIPE does, with its exit code."""
+    # Python flushes stdout again at exit and would report the same closed pipe: point it at devnull.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file (captured): nothing is flushed to a pipe at exit
+        pass
+    return CLOSED_PIPE_EXIT_CODE
 
 
 @contextmanager

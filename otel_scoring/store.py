@@ -25,9 +25,10 @@ import math
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from itertools import chain
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
@@ -123,6 +124,7 @@ _METADATA_COLUMNS = (
 
 DEFAULT_PAGE_SIZE = 1000  # records per page when reading in pages: bounded memory, few queries
 DELETE_BATCH_ROWS = 5000  # rows one pruning transaction deletes: how long a writer may wait on it
+_PROGRESS_STEPS = 200_000  # SQLite VM instructions between progress calls of a long query (a few ms)
 
 
 class _Table(NamedTuple):
@@ -266,15 +268,17 @@ class ScoreStore:
             connection.execute("COMMIT")
         return written
 
-    def delete_before(self, moment: datetime) -> Tuple[int, int]:
+    def delete_before(self, moment: datetime, on_progress: Optional[Callable[[int, int], None]] = None) -> Tuple[int, int]:
         """Delete the scores and metadata updates timestamped before ``moment``: a retention policy.
 
         Returns (scores, metadata updates) deleted. Deletes a few thousand rows per transaction,
         so a writer (the receiver) waits for one short transaction at most, never for the whole
         prune. The file does not shrink: SQLite reuses the freed pages for new records.
+        ``on_progress(scores, updates)``, when given, hears the totals so far after each transaction.
         """
         cutoff = to_microseconds(moment)
-        return self._delete_older(_SCORES.name, cutoff), self._delete_older(_METADATA.name, cutoff)
+        scores = self._delete_older(_SCORES.name, cutoff, None if on_progress is None else lambda count: on_progress(count, 0))
+        return scores, self._delete_older(_METADATA.name, cutoff, None if on_progress is None else lambda count: on_progress(scores, count))
 
     # --- Reading ------------------------------------------------------------------------------------
 
@@ -327,7 +331,9 @@ class ScoreStore:
         for rows in self._pages(_METADATA, _metadata_conditions(trace_id, since), page_size):
             yield [_metadata_record(row) for row in rows]
 
-    def stats(self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None) -> List[Dict[str, Any]]:
+    def stats(
+        self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None, on_progress: Optional[Callable[[], None]] = None
+    ) -> List[Dict[str, Any]]:
         """Per score name per time bucket: ``count``, ``mean``, ``min``, ``max``, ``p50``, ``p90``.
 
         ``count`` counts every score in the bucket; the other figures are over the scores that
@@ -335,6 +341,7 @@ class ScoreStore:
         Buckets start at multiples of ``bucket_seconds`` since the epoch; rows come sorted by name
         then bucket, each with ``name``, ``bucket_start`` (a UTC datetime) and the figures. SQLite
         does the grouping and ranking, so memory grows with the number of buckets, not of scores.
+        ``on_progress()``, when given, is called every so often while SQLite works (to show it does).
         """
         if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
             raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
@@ -344,13 +351,15 @@ class ScoreStore:
         # per bucket, not every score: `stats` over a large store stays small.
         bucketed = f"WITH bucketed AS (SELECT name, {_BUCKET_OF_TIMESTAMP} AS bucket, value FROM scores{where})"
         arguments = [bucket_micros, *parameters]
-        summaries = self._query(
-            f"{bucketed} SELECT name, bucket, COUNT(*), COUNT(value), SUM(value), MIN(value), MAX(value)"
-            " FROM bucketed GROUP BY name, bucket ORDER BY name, bucket",
-            arguments,
-        )
+        with self._progress_calls(on_progress):
+            summaries = self._query(
+                f"{bucketed} SELECT name, bucket, COUNT(*), COUNT(value), SUM(value), MIN(value), MAX(value)"
+                " FROM bucketed GROUP BY name, bucket ORDER BY name, bucket",
+                arguments,
+            )
+            ranked_rows = self._query(f"{bucketed} {_PERCENTILE_RANKS}", arguments)
         ranked: Dict[Tuple[str, int], Dict[int, float]] = {}
-        for score_name, bucket, rank, value in self._query(f"{bucketed} {_PERCENTILE_RANKS}", arguments):
+        for score_name, bucket, rank, value in ranked_rows:
             ranked.setdefault((score_name, bucket), {})[rank] = float(value)
         result = []
         for score_name, bucket, count, numeric_count, total, smallest, largest in summaries:
@@ -421,15 +430,35 @@ class ScoreStore:
                 remaining -= len(rows)
             after = tuple(rows[-1][position] for position in key_positions)
 
-    def _delete_older(self, table: str, cutoff_micros: int) -> int:
+    def _delete_older(self, table: str, cutoff_micros: int, on_progress: Optional[Callable[[int], None]] = None) -> int:
         sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE timestamp_us < ? LIMIT ?)"
         deleted = 0
         while True:
             with self._lock:  # autocommit: each DELETE is its own transaction
                 count = self._connection.execute(sql, (cutoff_micros, DELETE_BATCH_ROWS)).rowcount
             deleted += count
+            if on_progress is not None:
+                on_progress(deleted)
             if count < DELETE_BATCH_ROWS:
                 return deleted
+
+    @contextmanager
+    def _progress_calls(self, on_progress: Optional[Callable[[], None]]) -> Iterator[None]:
+        """``on_progress()`` every :data:`_PROGRESS_STEPS` SQLite instructions of the queries inside."""
+        if on_progress is None:
+            yield
+            return
+
+        def handler() -> int:
+            on_progress()
+            return 0  # anything else would interrupt the query
+
+        with self._lock:
+            self._connection.set_progress_handler(handler, _PROGRESS_STEPS)
+            try:
+                yield
+            finally:
+                self._connection.set_progress_handler(None, 0)
 
     def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
         with self._lock:
