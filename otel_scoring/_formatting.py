@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
@@ -32,19 +32,46 @@ def _cut(text: Optional[str]) -> str:
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], right_aligned: Sequence[str] = ()) -> str:
     """Columns padded to their widest cell; ``right_aligned`` names the numeric columns."""
-    rows = [list(row) for row in rows]
-    widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(headers)]
-    right = {headers.index(name) for name in right_aligned}
+    return StreamedTable(headers, right_aligned).page(rows)
 
-    def line(cells: Sequence[str]) -> str:
+
+class StreamedTable:
+    """A table printed a page at a time, for any number of rows in bounded memory.
+
+    Columns are as wide as their header and the widest cell of the first page; a wider cell
+    later widens only its own row (cells of free text are cut to a fixed length, so it is rare).
+    """
+
+    def __init__(self, headers: Sequence[str], right_aligned: Sequence[str] = ()) -> None:
+        self._headers = list(headers)
+        self._right = {self._headers.index(name) for name in right_aligned}
+        self._widths: Optional[List[int]] = None
+
+    def page(self, rows: Iterable[Sequence[str]]) -> str:
+        """The lines of ``rows``, after the header and its rule when this is the first page."""
+        rows = [list(row) for row in rows]
+        lines = []
+        if self._widths is None:
+            self._widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(self._headers)]
+            lines = [self._line(self._headers), self._line(["-" * width for width in self._widths])]
+        return "\n".join(lines + [self._line(row) for row in rows])
+
+    def _line(self, cells: Sequence[str]) -> str:
+        widths, right = self._widths or [], self._right
         return "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
 
-    return "\n".join([line(headers), line(["-" * width for width in widths])] + [line(row) for row in rows])
+
+SCORE_HEADERS = ("time", "name", "value", "label", "type", "scope", "trace", "span", "session", "comment")
+SCORE_RIGHT_ALIGNED = ("value",)
+METADATA_HEADERS = ("time", "memo id", "kind", "scope", "trace", "span", "values")
 
 
 def score_table(records: Iterable[ScoreRecord]) -> str:
-    headers = ("time", "name", "value", "label", "type", "scope", "trace", "span", "session", "comment")
-    rows = (
+    return render_table(SCORE_HEADERS, score_rows(records), right_aligned=SCORE_RIGHT_ALIGNED)
+
+
+def score_rows(records: Iterable[ScoreRecord]) -> Iterator[Sequence[str]]:
+    return (
         (
             format_time(r.timestamp),
             r.name,
@@ -59,12 +86,14 @@ def score_table(records: Iterable[ScoreRecord]) -> str:
         )
         for r in records
     )
-    return render_table(headers, rows, right_aligned=("value",))
 
 
 def metadata_table(records: Iterable[MetadataRecord]) -> str:
-    headers = ("time", "memo id", "kind", "scope", "trace", "span", "values")
-    rows = (
+    return render_table(METADATA_HEADERS, metadata_rows(records))
+
+
+def metadata_rows(records: Iterable[MetadataRecord]) -> Iterator[Sequence[str]]:
+    return (
         (
             format_time(r.timestamp),
             r.id,
@@ -76,7 +105,6 @@ def metadata_table(records: Iterable[MetadataRecord]) -> str:
         )
         for r in records
     )
-    return render_table(headers, rows)
 
 
 def stats_table(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -38,7 +38,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from otel_scoring import _formatting, schema
 from otel_scoring._progress import Progress
@@ -391,40 +391,74 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from otel_scoring.translate import records_from_file
-
+    # A file is read a request at a time and its records printed as they come, so a Collector
+    # export larger than memory translates in the memory of its largest request.
     failed = False
     progress = Progress("translate", quiet=args.quiet)
-    score_count = metadata_count = 0
-    for file_count, path in enumerate(args.files, 1):
-        progress.clear()
+    counts = {"scores": 0, "metadata": 0, "requests": 0}
+    for path in args.files:
         try:
-            translation = records_from_file(path)
+            if args.format == "json":
+                _translate_to_json_lines(path, counts, progress)
+            else:
+                _translate_to_tables(path, len(args.files) > 1, counts, progress)
         except OSError as error:
+            progress.clear()
             print(f"otel-scoring translate: cannot read {path}: {error.strerror or error}", file=sys.stderr)
             failed = True
-            continue
         except ValueError as error:
+            progress.clear()
             print(f"otel-scoring translate: {path} is not a trace file otel-scoring can read: {error}", file=sys.stderr)
             failed = True
-            continue
-        if args.format == "json":
-            lines = [_formatting.json_lines(translation.scores, "score"), _formatting.json_lines(translation.metadata, "metadata")]
-            _print("\n".join(line for line in lines if line))
-        else:
-            if len(args.files) > 1:
-                _print(f"== {path}")
-            _print(f"{len(translation.scores)} score(s)")
-            if translation.scores:
-                _print(_formatting.score_table(translation.scores))
-            _print(f"{len(translation.metadata)} metadata update(s)")
-            if translation.metadata:
-                _print(_formatting.metadata_table(translation.metadata))
-        score_count += len(translation.scores)
-        metadata_count += len(translation.metadata)
-        progress.update(score_count, "scores", metadata_count, "metadata update(s)", file_count, "file(s)")
-    progress.finish(score_count, "scores", metadata_count, "metadata update(s)", len(args.files), "file(s)")
+    progress.finish(counts["scores"], "scores", counts["metadata"], "metadata update(s)", counts["requests"], "request(s)")
     return 1 if failed else 0
+
+
+def _translate_to_json_lines(path: str, counts: Dict[str, int], progress: Progress) -> None:
+    from otel_scoring.translate import translations_from_file
+
+    for translation in translations_from_file(path):
+        text = "\n".join(line for line in (_formatting.json_lines(translation.scores, "score"), _formatting.json_lines(translation.metadata, "metadata")) if line)
+        if text:
+            progress.clear()
+            _print(text)
+        _count(translation, counts, progress)
+
+
+def _translate_to_tables(path: str, named: bool, counts: Dict[str, int], progress: Progress) -> None:
+    """A table of the scores, then one of the metadata updates: a pass over the file for each, so
+    that both tables stream (the updates are not held while the scores print)."""
+    from otel_scoring.translate import translations_from_file
+
+    if named:
+        _print(f"== {path}")
+    scores = _formatting.StreamedTable(_formatting.SCORE_HEADERS, _formatting.SCORE_RIGHT_ALIGNED)
+    found = 0
+    for translation in translations_from_file(path):
+        if translation.scores:
+            progress.clear()
+            _print(scores.page(_formatting.score_rows(translation.scores)))
+        found += len(translation.scores)
+        _count(translation, counts, progress, metadata=False)
+    progress.clear()
+    _print(f"{found} score(s)")
+    updates = _formatting.StreamedTable(_formatting.METADATA_HEADERS)
+    found = 0
+    for translation in translations_from_file(path):
+        if translation.metadata:
+            progress.clear()
+            _print(updates.page(_formatting.metadata_rows(translation.metadata)))
+        found += len(translation.metadata)
+    counts["metadata"] += found
+    progress.clear()
+    _print(f"{found} metadata update(s)")
+
+
+def _count(translation: Any, counts: Dict[str, int], progress: Progress, metadata: bool = True) -> None:
+    counts["scores"] += len(translation.scores)
+    counts["metadata"] += len(translation.metadata) if metadata else 0
+    counts["requests"] += 1
+    progress.update(counts["scores"], "scores", counts["metadata"], "metadata update(s)", counts["requests"], "request(s)")
 
 
 def _forward(args: argparse.Namespace) -> int:
@@ -469,18 +503,18 @@ def _batches_to_forward(args: argparse.Namespace) -> Iterator[Tuple[List[Any], L
 def _store_of_files(paths: Sequence[str]) -> Any:
     """A store in memory holding every score and metadata update of the files."""
     from otel_scoring.store import ScoreStore
-    from otel_scoring.translate import records_from_file
+    from otel_scoring.translate import translations_from_file
 
     store = ScoreStore(":memory:")
     try:
         for path in paths:
             try:
-                translation = records_from_file(path)
+                for translation in translations_from_file(path):  # a request at a time: the store holds the records, not the file
+                    store.add(translation)
             except OSError as error:
                 raise _CommandError(f"cannot read {path}: {error.strerror or error}; nothing was forwarded") from None
             except ValueError as error:
                 raise _CommandError(f"{path} is not a trace file otel-scoring can read: {error}; nothing was forwarded") from None
-            store.add(translation)
     except BaseException:
         store.close()
         raise

@@ -1,7 +1,8 @@
 """The translator: trace data in any form it travels in → score and metadata records.
 
 Every function is pure (no I/O, except :func:`records_from_file` reading its file) and returns a
-:class:`Translation`. Scores are collapsed by id (the latest write wins) and sorted by timestamp;
+:class:`Translation`; :func:`translations_from_file` yields one per request of a file, for files
+larger than memory. Scores are collapsed by id (the latest write wins) and sorted by timestamp;
 data that is not understood is skipped. Only input that is not trace data at all raises
 :class:`TranslationError`.
 
@@ -21,6 +22,7 @@ from otel_scoring.translate._readers import (
     records_from_spans,
     records_from_tempo,
 )
+from otel_scoring.translate._stream import translations_from_file
 from otel_scoring.translate._translation import Translation, TranslationError
 
 __all__ = [
@@ -36,4 +38,5 @@ __all__ = [
     "records_from_otlp_proto",
     "records_from_spans",
     "records_from_tempo",
+    "translations_from_file",
 ]
