@@ -31,11 +31,15 @@ def translations_from_file(path: PathInput) -> Iterator[Translation]:
     """
     with open(path, "rb") as file:
         first = file.readline()
-        if not _is_json_line(first):
+        try:
+            # A first line that translates on its own starts JSON lines; anything else (protobuf,
+            # whose first byte 0x0a reads as an empty line; a pretty-printed document) is one request.
+            translation = _line(path, 1, first)
+        except (_NotJson, TranslationError):
             file.seek(0)
             yield _whole(path, file.read())
             return
-        yield _line(path, 1, first)
+        yield translation
         malformed = 0
         for number, line in enumerate(file, 2):
             if not line.strip():
@@ -52,13 +56,9 @@ class _NotJson(Exception):
     pass
 
 
-def _is_json_line(line: bytes) -> bool:
-    """The first line of JSON lines: a JSON value on its own (not the opening line of a pretty-printed document)."""
-    start = line.lstrip(b"\xef\xbb\xbf \t\r")
-    if start[:1] not in _JSON_STARTS:
-        return False  # protobuf (a first byte of 0x0a reads as an empty line), or not JSON at all
+def _is_json(line: bytes) -> bool:
     try:
-        json.loads(start)
+        json.loads(line)
     except (ValueError, RecursionError):
         return False
     return True
@@ -70,7 +70,7 @@ def _line(path: PathInput, number: int, line: bytes) -> Translation:
     try:
         return records_from_document(line)
     except TranslationError as error:
-        if not _is_json_line(line):  # checked only here: a line that translates is JSON
+        if not _is_json(line):  # checked only here: a line that translates is JSON
             raise _NotJson from None
         raise TranslationError(f"{os.fspath(path)} line {number}: {error}") from None
 
