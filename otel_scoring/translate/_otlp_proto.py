@@ -47,8 +47,11 @@ def parse(data: Union[bytes, bytearray, memoryview]) -> ExportTraceServiceReques
     return request
 
 
-def translate(data: Union[bytes, bytearray, memoryview], request: Optional[TraceRequest] = None) -> Translation:
-    """Records of serialized ``data`` (already parsed into ``request``, when given)."""
+def translate(data: Union[bytes, bytearray, memoryview], request: Optional[TraceRequest] = None, *, placeable_only: bool = False) -> Translation:
+    """Records of serialized ``data`` (already parsed into ``request``, when given).
+
+    ``placeable_only``: leave out the spans :func:`unplaceable_spans` counts.
+    """
     if request is None:
         request = parse(data)
     raw = data if isinstance(data, bytes) else bytes(data)
@@ -56,11 +59,26 @@ def translate(data: Union[bytes, bytearray, memoryview], request: Optional[Trace
     with_annotations = _ANNOTATION_PREFIX_BYTES in raw
     collector = RecordCollector()
     if with_events or with_annotations:
-        _collect(request, collector, with_events=with_events, with_annotations=with_annotations)
+        _collect(request, collector, with_events=with_events, with_annotations=with_annotations, placeable_only=placeable_only)
     return collector.translation()
 
 
-def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: bool, with_annotations: bool) -> None:
+_NO_TRACE_ID = bytes(16)
+_NO_SPAN_ID = bytes(8)
+
+
+def _placeable(span: Any) -> bool:
+    trace_id = span.trace_id
+    span_id = span.span_id
+    return len(trace_id) == 16 and len(span_id) == 8 and trace_id != _NO_TRACE_ID and span_id != _NO_SPAN_ID
+
+
+def unplaceable_spans(request: TraceRequest) -> int:
+    """How many spans lack a valid trace id and span id (16 and 8 bytes, not all zero)."""
+    return sum(1 for resource_spans in request.resource_spans for scope_spans in resource_spans.scope_spans for span in scope_spans.spans if not _placeable(span))
+
+
+def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: bool, with_annotations: bool, placeable_only: bool = False) -> None:
     """Hand every decoded event (and, when present, annotation) of ``request`` to ``collector``.
 
     Span attributes are read only when annotations may be present. Carrier spans are still known
@@ -73,6 +91,8 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
         service_name_read = False
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
+                if placeable_only and not _placeable(span):
+                    continue
                 attributes = _decoded_attributes(span) if with_annotations else None
                 span_name: Optional[str] = None
                 span_name_read = False
@@ -86,7 +106,7 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
                             span_name = None if is_carrier(name, attributes) else name
                             span_name_read = True
                         if not service_name_read:
-                            service_name = _service_name(resource_spans.resource)
+                            service_name = service_name_of(resource_spans.resource)
                             service_name_read = True
                         if event_name == _SCORE_EVENT:
                             add_score_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name, span, _span_ids)
@@ -94,7 +114,7 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
                             add_metadata_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name)
                 if attributes is not None and _has_annotations(attributes):
                     if not service_name_read:
-                        service_name = _service_name(resource_spans.resource)
+                        service_name = service_name_of(resource_spans.resource)
                         service_name_read = True
                     name = span.name
                     trace_id, span_id = _span_ids(span)
@@ -151,7 +171,7 @@ def _has_annotations(attributes: Optional[Dict[str, Any]]) -> bool:
     return attributes is not None and any(key != _CARRIER for key in attributes)
 
 
-def _service_name(resource: Any) -> Optional[str]:
+def service_name_of(resource: Any) -> Optional[str]:
     for kv in resource.attributes:
         if kv.key == _SERVICE_NAME:
             value = any_value(kv.value)

@@ -61,6 +61,60 @@ class SpanView:
         return f"SpanView(name={self.name!r}, trace_id={self.trace_id!r}, span_id={self.span_id!r}, events={len(self.events)})"
 
 
+class LogView:
+    """A log record as the decoder sees it: an event (OTEP 4430 log-based events) with its place.
+
+    ``event_name`` is the record's ``event_name`` field, or its ``event.name`` attribute as SDKs
+    wrote it before the field existed. ``attributes`` include the entries of a map body, which
+    the Events API of those SDKs used for the event's payload. ``batch`` is the request it came in:
+    a request sent twice (a retry in a Collector file) reads as the same records.
+    """
+
+    __slots__ = ("trace_id", "span_id", "event_name", "time_unix_nano", "attributes", "service_name", "batch")
+
+    def __init__(
+        self,
+        *,
+        trace_id: Optional[str],
+        span_id: Optional[str],
+        event_name: str,
+        time_unix_nano: int,
+        attributes: Mapping[str, Any],
+        service_name: Optional[str] = None,
+        batch: Any = None,
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.batch = batch
+        self.event_name = event_name
+        self.time_unix_nano = time_unix_nano
+        self.attributes = attributes
+        self.service_name = service_name
+
+    def __repr__(self) -> str:
+        return f"LogView(event_name={self.event_name!r}, trace_id={self.trace_id!r}, span_id={self.span_id!r})"
+
+
+EVENT_NAME_ATTRIBUTE = "event.name"
+
+
+def log_event_name(event_name: Any, attributes: Mapping[str, Any]) -> str:
+    """The event name of a log record: its field, else the ``event.name`` attribute older SDKs set."""
+    if isinstance(event_name, str) and event_name:
+        return event_name
+    legacy = attributes.get(EVENT_NAME_ATTRIBUTE)
+    return legacy if isinstance(legacy, str) else ""
+
+
+def with_body(attributes: Dict[str, Any], body: Any) -> Dict[str, Any]:
+    """``attributes`` plus the entries of a map ``body`` that attributes do not already hold."""
+    if isinstance(body, Mapping):
+        for key, value in body.items():
+            if isinstance(key, str):
+                attributes.setdefault(key, value)
+    return attributes
+
+
 def hex_id(value: Any, size: int) -> Optional[str]:
     """An id of ``size`` bytes as lowercase hex, from hex text, base64 text or raw bytes.
 
