@@ -19,7 +19,7 @@ import json
 import math
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from dataclasses import replace
 from itertools import islice
 from operator import attrgetter, eq
@@ -28,16 +28,16 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from otel_scoring import schema
 from otel_scoring._wire import parse_timestamp
 from otel_scoring.records import MetadataRecord, ScoreRecord
-from otel_scoring.translate._span_view import SPAN_ID_BYTES, TRACE_ID_BYTES, LogView, SpanView
+from otel_scoring.translate import _dialects
+from otel_scoring.translate._dialects import OPENINFERENCE_SOURCE
+from otel_scoring.translate._span_view import SPAN_ID_BYTES, TRACE_ID_BYTES, LogView, SpanView, time_from_nanos
 from otel_scoring.translate._translation import Translation
 
 # Sources of scores that did not come through this package.
 GENAI_EVENT_SOURCE = "GENAI_EVENT"
-OPENINFERENCE_SOURCE = "OPENINFERENCE"
 DEFAULT_SOURCE = "API"
 DEFAULT_METADATA_KIND = "default"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ISO_PARSER_READS_Z = sys.version_info >= (3, 11)  # and gives timezone.utc for it
 _LOWER_HEX = frozenset("0123456789abcdef")
 _is_trace_id = re.compile("[0-9a-f]{%d}" % (2 * TRACE_ID_BYTES)).fullmatch
@@ -103,7 +103,7 @@ def decode(views: Iterable[Union[SpanView, LogView]]) -> Translation:
 
 
 # Anything an event that breaks the schema can raise while it is decoded; such an event is skipped.
-_UNREADABLE = (_Skip, ValueError, TypeError, OverflowError, RecursionError)
+_UNREADABLE = (_Skip, ValueError, TypeError, OverflowError, RecursionError)  # _dialects.Malformed is a ValueError
 
 
 class RecordCollector:
@@ -135,13 +135,29 @@ class RecordCollector:
 
     def add_view(self, view: SpanView) -> None:
         span_name = None if is_carrier(view.name, view.attributes) else view.name
+        # Another tool's results on an evaluation span are about its parent: its reader takes them.
+        evaluation_span = bool(view.attributes) and _dialects.is_evaluation_span(view.attributes)
         for event_name, time_unix_nano, attributes in view.events:
             if event_name == _SCORE_EVENT:
+                if evaluation_span and _SCORE_ID not in attributes:
+                    continue
                 self.add_score_event(time_unix_nano, attributes, view.service_name, span_name, view, _view_ids)
             elif event_name == _METADATA_EVENT:
                 self.add_metadata_event(time_unix_nano, attributes, view.service_name, span_name)
         if view.attributes:
             self.add_annotations(view, span_name)
+            self.add_dialects(view)
+
+    def add_dialects(self, view: SpanView) -> None:
+        """Scores in other producers' forms on ``view`` (:mod:`._dialects`), each form on its own."""
+        for read in _dialects.readers(view):
+            try:
+                scores = read(view, _genai_score, _derived_id)
+            except _UNREADABLE:
+                self.skipped += 1
+                continue
+            for score in scores:
+                self._keep_score(self.occurrence(view, score), view.start_time_unix_nano)
 
     def add_score_event(
         self,
@@ -326,7 +342,7 @@ def _score(service_name: Optional[str], span_name: Optional[str], time_unix_nano
         comment,
         config_id,
         None if metadata_json is None else _json_value(metadata_json),
-        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
+        time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
         service_name,
         span_name,
     )
@@ -394,7 +410,7 @@ def _genai_score(
         comment=_optional_text(attributes, schema.GEN_AI_EVALUATION_EXPLANATION),
         config_id=None,
         metadata=None if response_id is None else {schema.GEN_AI_RESPONSE_ID: response_id},
-        timestamp=_time_from_nanos(time_unix_nano),
+        timestamp=time_from_nanos(time_unix_nano),
         service_name=service_name,
         span_name=span_name,
     )
@@ -437,7 +453,7 @@ def _annotation_scores(view: SpanView, span_name: Optional[str]) -> List[ScoreRe
                 comment=explanation if isinstance(explanation, str) else None,
                 config_id=None,
                 metadata=None,
-                timestamp=_time_from_nanos(view.start_time_unix_nano),
+                timestamp=time_from_nanos(view.start_time_unix_nano),
                 service_name=view.service_name,
                 span_name=span_name,
             )
@@ -487,7 +503,7 @@ def _metadata(service_name: Optional[str], span_name: Optional[str], time_unix_n
         values,
         trace_id,
         span_id,
-        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
+        time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
         service_name,
         span_name,
     )
@@ -581,9 +597,6 @@ def _parse_time(text: str) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _time_from_nanos(time_unix_nano: int) -> datetime:
-    # Integer arithmetic: a float of nanoseconds since 1970 has no room for the microseconds.
-    return _EPOCH + timedelta(microseconds=time_unix_nano // 1000)
 
 
 def _derived_id(*parts: str) -> str:

@@ -19,7 +19,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from otel_scoring import schema
+from otel_scoring.translate import _dialects
 from otel_scoring.translate._decode import RecordCollector, is_carrier
+from otel_scoring.translate._dialects import has_dialect_key
 from otel_scoring.translate._span_view import SpanView
 from otel_scoring.translate._translation import Translation, TranslationError
 
@@ -57,9 +59,10 @@ def translate(data: Union[bytes, bytearray, memoryview], request: Optional[Trace
     raw = data if isinstance(data, bytes) else bytes(data)
     with_events = any(name in raw for name in _EVENT_NAME_BYTES)
     with_annotations = _ANNOTATION_PREFIX_BYTES in raw
+    with_dialects = any(marker in raw for marker in _dialects.MARKERS)
     collector = RecordCollector()
-    if with_events or with_annotations:
-        _collect(request, collector, with_events=with_events, with_annotations=with_annotations, placeable_only=placeable_only)
+    if with_events or with_annotations or with_dialects:
+        _collect(request, collector, with_events=with_events, with_annotations=with_annotations, with_dialects=with_dialects, placeable_only=placeable_only)
     return collector.translation()
 
 
@@ -78,11 +81,20 @@ def unplaceable_spans(request: TraceRequest) -> int:
     return sum(1 for resource_spans in request.resource_spans for scope_spans in resource_spans.scope_spans for span in scope_spans.spans if not _placeable(span))
 
 
-def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: bool, with_annotations: bool, placeable_only: bool = False) -> None:
+def _collect(
+    request: TraceRequest,
+    collector: RecordCollector,
+    *,
+    with_events: bool,
+    with_annotations: bool,
+    with_dialects: bool = False,
+    placeable_only: bool = False,
+) -> None:
     """Hand every decoded event (and, when present, annotation) of ``request`` to ``collector``.
 
     Span attributes are read only when annotations may be present. Carrier spans are still known
-    by their name (the decoder checks the name as well as the flag attribute).
+    by their name (the decoder checks the name as well as the flag attribute). A span with an
+    attribute of another producer's form (``with_dialects``) goes to the collector as a whole view.
     """
     add_score_event = collector.add_score_event
     add_metadata_event = collector.add_metadata_event
@@ -92,6 +104,12 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 if placeable_only and not _placeable(span):
+                    continue
+                if with_dialects and any(has_dialect_key(kv.key) for kv in span.attributes):
+                    if not service_name_read:
+                        service_name = service_name_of(resource_spans.resource)
+                        service_name_read = True
+                    collector.add_view(_full_view(span, service_name))
                     continue
                 attributes = _decoded_attributes(span) if with_annotations else None
                 span_name: Optional[str] = None
@@ -128,6 +146,20 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
                         attributes=attributes,
                     )
                     collector.add_annotations(view, None if is_carrier(name, attributes) else name)
+
+
+def _full_view(span: Any, service_name: Optional[str]) -> SpanView:
+    trace_id, span_id = _span_ids(span)
+    return SpanView(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=_hex(span.parent_span_id, 8),
+        name=span.name,
+        service_name=service_name,
+        start_time_unix_nano=span.start_time_unix_nano,
+        attributes={kv.key: any_value(kv.value) for kv in span.attributes},
+        events=[(event.name, event.time_unix_nano, attribute_dict(event.attributes)) for event in span.events],
+    )
 
 
 def _span_ids(span: Any) -> Tuple[Optional[str], Optional[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # (event name, time in nanoseconds since the epoch, attributes)
@@ -22,6 +23,13 @@ TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def time_from_nanos(time_unix_nano: int) -> datetime:
+    """A UTC datetime from nanoseconds since the epoch, to the microsecond."""
+    # Integer arithmetic: a float of nanoseconds since 1970 has no room for the microseconds.
+    return _EPOCH + timedelta(microseconds=time_unix_nano // 1000)
 
 
 class SpanView:
