@@ -21,6 +21,7 @@ from typing import Deque, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
+from opentelemetry._logs import LoggerProvider, get_logger_provider
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
@@ -29,7 +30,9 @@ from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
 from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
+from otel_scoring._log_events import EVENTS_LOGS, EVENTS_SPANS, LogEventWriter, check_events
 from otel_scoring.environment_variables import (
+    OTEL_SCORING_EVENTS,
     OTEL_SCORING_MAX_TRACKED_SPANS,
     OTEL_SCORING_SCORE_CONFIGS,
     OTEL_SCORING_STRICT,
@@ -68,6 +71,10 @@ class ScoringSpanProcessor(SpanProcessor):
             (``OTEL_SCORING_REDACT_KEYS``, comma-separated globs). See :mod:`otel_scoring.redaction`.
         redact: a ``(key, value) -> value`` hook applied to every other metadata key; a failing
             hook masks that value and warns.
+        events: ``"spans"`` (span events, the default), ``"logs"`` (log-based events through
+            ``logger_provider``, OTEP 4430) or ``"both"`` (``OTEL_SCORING_EVENTS``).
+        logger_provider: the ``LoggerProvider`` log-based events go to (default: the global one;
+            ``otel_scoring.configure(events=...)`` builds one that exports over OTLP).
     """
 
     def __init__(
@@ -79,7 +86,11 @@ class ScoringSpanProcessor(SpanProcessor):
         max_tracked_spans: Optional[int] = None,
         redact_keys: Optional[RedactKeys] = None,
         redact: Optional[RedactHook] = None,
+        events: Optional[str] = None,
+        logger_provider: Optional[LoggerProvider] = None,
     ) -> None:
+        self._events = check_events(resolve_str(events, OTEL_SCORING_EVENTS, EVENTS_SPANS) or EVENTS_SPANS)
+        self._log_events = LogEventWriter(logger_provider or get_logger_provider()) if self._events != EVENTS_SPANS else None
         self._tracer_provider = tracer_provider
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
@@ -189,7 +200,14 @@ class ScoringSpanProcessor(SpanProcessor):
             self._memos.put(memo_key, True)  # only once recorded: a retry after a failure records
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
-        """On the target if it is open here, else on a carrier span. False if nothing was written."""
+        """On the target if it is open here, else on a carrier span. False if nothing was written.
+
+        With log-based events, a log record as well (``"both"``) or instead (``"logs"``).
+        """
+        if self._log_events is not None:
+            logged = self._log_events.write(item)
+            if self._events == EVENTS_LOGS:
+                return logged
         target = self._open_target(scope, trace_id, span_id, current)
         if target is not None and self._write(target, item):
             return True

@@ -222,3 +222,39 @@ def test_two_results_of_one_name_at_the_same_time_on_one_span_are_two_records(tr
     assert len({score.id for score in scores}) == 2
     assert records_from_otlp_proto(encode_spans(spans)).scores == scores
     assert records_from_spans(spans).scores == scores
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_configure_events_logs_round_trips_through_the_receiver(store, protocol):
+    """configure(events="logs") sends each score as a log-based event with the stock OTLP log exporter; the receiver stores exactly the expected record."""
+    import otel_scoring
+    from otel_scoring.translate import expected_record
+    from otel_scoring.validation import build_score
+    from otel_scoring.model import Scope
+
+    with OTLPReceiver(store, grpc_port=0, http_port=0, shutdown_timeout_seconds=2.0) as receiver:
+        endpoint = receiver.http_endpoint if protocol == "http/protobuf" else f"http://{receiver.grpc_endpoint}"
+        provider = otel_scoring.configure(service_name="logs-app", endpoint=endpoint, protocol=protocol, events="logs", set_global=False)
+        try:
+            with provider.get_tracer("app").start_as_current_span("answer") as span:
+                otel_scoring.score_current_span(name="helpfulness", value=0.5, comment="fine", score_id="s-1")
+            context = span.get_span_context()
+        finally:
+            provider.shutdown()
+        (stored,) = receiver.wait_for_scores(1, timeout=TIMEOUT_SECONDS)
+    assert (stored.id, stored.name, stored.value, stored.comment, stored.scope) == ("s-1", "helpfulness", 0.5, "fine", "span")
+    assert (stored.trace_id, stored.observation_id) == (format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    expected = expected_record(
+        build_score(name="helpfulness", value=0.5, comment="fine", score_id="s-1", scope=Scope.SPAN, trace_id=context.trace_id, span_id=context.span_id, timestamp=stored.timestamp),
+        service_name="logs-app",
+    )
+    assert stored == expected
+
+
+def test_an_unknown_events_form_is_refused_at_setup():
+    """configure(events=...) takes spans, logs or both; anything else is a ValueError at setup, leaving no processor behind."""
+    import otel_scoring
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    with pytest.raises(ValueError, match="events must be one of spans, logs, both"):
+        otel_scoring.configure(events="traces", span_exporter=InMemorySpanExporter(), set_global=False)
