@@ -40,21 +40,31 @@ LOGFIRE_SOURCE = "LOGFIRE"
 BRAINTRUST_SOURCE = "BRAINTRUST"
 PYDANTIC_EVALS_SOURCE = "PYDANTIC_EVALS"
 
-LOGFIRE_SPAN_TYPE = "logfire.span_type"
-LOGFIRE_FEEDBACK_NAME = "logfire.feedback.name"
-LOGFIRE_FEEDBACK_COMMENT = "logfire.feedback.comment"
-BRAINTRUST_SCORES = "braintrust.scores"
-OPENINFERENCE_SESSION_ID = "session.id"
-PYDANTIC_EVALS_KINDS = {"scores": "NUMERIC", "labels": "CATEGORICAL", "assertions": "BOOLEAN"}
+LOGFIRE_SPAN_TYPE = schema.LOGFIRE_SPAN_TYPE
+LOGFIRE_FEEDBACK_NAME = schema.LOGFIRE_FEEDBACK_NAME
+LOGFIRE_FEEDBACK_COMMENT = schema.LOGFIRE_FEEDBACK_COMMENT
+BRAINTRUST_SCORES = schema.BRAINTRUST_SCORES
+OPENINFERENCE_SESSION_ID = schema.OPENINFERENCE_SESSION_ID
+PYDANTIC_EVALS_KINDS = dict(schema.PYDANTIC_EVALS_RESULTS)
 
-_OPENINFERENCE_KEY = re.compile(r"(trace\.|session\.)?(annotations|evaluations)\.(\d+)\.(annotation|evaluation)\.(name|score|label|explanation|annotator_kind|identifier|metadata)")
-_OPENINFERENCE_SCOPES = {None: "span", "trace.": "trace", "session.": "session"}
+# scope of each OpenInference prefix
+_OPENINFERENCE_PREFIXES = {
+    schema.OPENINFERENCE_SPAN_ANNOTATIONS: "span",
+    schema.OPENINFERENCE_SPAN_EVALUATIONS: "span",
+    schema.OPENINFERENCE_TRACE_ANNOTATIONS: "trace",
+    schema.OPENINFERENCE_TRACE_EVALUATIONS: "trace",
+    schema.OPENINFERENCE_SESSION_ANNOTATIONS: "session",
+    schema.OPENINFERENCE_SESSION_EVALUATIONS: "session",
+}
+_OPENINFERENCE_KEY = re.compile(
+    "(%s)(\\d+)\\.(annotation|evaluation)\\.(name|score|label|explanation|annotator_kind|identifier|metadata)" % "|".join(re.escape(prefix) for prefix in _OPENINFERENCE_PREFIXES)
+)
 
 # Attribute keys (exact, and prefixes) that may hold one of these forms: the OTLP protobuf reader
 # builds a full view only for spans with one of them. Byte strings that a request without any of
 # the forms never holds let it skip the search.
 KEYS = frozenset((schema.GEN_AI_EVALUATION_NAME, LOGFIRE_FEEDBACK_NAME, BRAINTRUST_SCORES, *PYDANTIC_EVALS_KINDS))
-KEY_PREFIXES = ("annotations.", "evaluations.", "trace.annotations.", "trace.evaluations.", "session.annotations.", "session.evaluations.")
+KEY_PREFIXES = tuple(_OPENINFERENCE_PREFIXES)
 MARKERS = (b"gen_ai.evaluation.name", b"annotations.", b"evaluations.", b"logfire.feedback.name", b"braintrust.scores", b"assertions")
 
 # (trace id, span id, service name, span name, time, attributes) -> a GenAI score record; given
@@ -176,16 +186,16 @@ def _typed(raw: Any) -> Tuple[Optional[float], Optional[str], str]:
 
 
 def openinference_scores(view: SpanView, genai_score: GenAIScore, derived_id: DerivedId) -> List[ScoreRecord]:
-    groups: Dict[Tuple[Optional[str], str, str], Dict[str, Any]] = {}
+    groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
     for key, value in view.attributes.items():
         match = _OPENINFERENCE_KEY.fullmatch(key)
         if match is not None:
-            scope_prefix, collection, index, _, part = match.groups()
-            groups.setdefault((scope_prefix, collection, index), {})[part] = value
+            prefix, index, _, part = match.groups()
+            groups.setdefault((prefix, index), {})[part] = value
     if view.trace_id is None or view.span_id is None:
         raise Malformed("no trace id or span id")
     records = []
-    for (scope_prefix, collection, index), parts in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1], int(item[0][2]))):
+    for (prefix, index), parts in sorted(groups.items(), key=lambda item: (item[0][0], int(item[0][1]))):
         name = parts.get("name")
         if not isinstance(name, str) or not name:
             continue
@@ -194,7 +204,7 @@ def openinference_scores(view: SpanView, genai_score: GenAIScore, derived_id: De
         label = parts.get("label") if isinstance(parts.get("label"), str) and parts.get("label") else None
         if value is None and label is None:
             continue
-        scope = _OPENINFERENCE_SCOPES[scope_prefix]
+        scope = _OPENINFERENCE_PREFIXES[prefix]
         session_id = view.attributes.get(OPENINFERENCE_SESSION_ID) if scope == "session" else None
         if scope == "session" and not isinstance(session_id, str):
             continue
@@ -203,7 +213,7 @@ def openinference_scores(view: SpanView, genai_score: GenAIScore, derived_id: De
         if isinstance(identifier, str) and identifier:
             score_id = derived_id(OPENINFERENCE_SOURCE, scope, *target, name, identifier)
         else:
-            score_id = derived_id(OPENINFERENCE_SOURCE, view.trace_id, view.span_id, scope_prefix or "", collection, index, name)
+            score_id = derived_id(OPENINFERENCE_SOURCE, view.trace_id, view.span_id, prefix, index, name)
         metadata = {field: _json_or_text(parts[field]) for field in ("annotator_kind", "identifier", "metadata") if parts.get(field) not in (None, "")}
         explanation = parts.get("explanation")
         records.append(

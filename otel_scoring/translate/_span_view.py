@@ -14,6 +14,8 @@ import binascii
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from otel_scoring import schema
+
 # (event name, time in nanoseconds since the epoch, attributes)
 EventView = Tuple[str, int, Mapping[str, Any]]
 # (trace id, span id) of a linked span
@@ -103,14 +105,13 @@ class LogView:
         return f"LogView(event_name={self.event_name!r}, trace_id={self.trace_id!r}, span_id={self.span_id!r})"
 
 
-EVENT_NAME_ATTRIBUTE = "event.name"
 
 
 def log_event_name(event_name: Any, attributes: Mapping[str, Any]) -> str:
     """The event name of a log record: its field, else the ``event.name`` attribute older SDKs set."""
     if isinstance(event_name, str) and event_name:
         return event_name
-    legacy = attributes.get(EVENT_NAME_ATTRIBUTE)
+    legacy = attributes.get(schema.LOG_EVENT_NAME)
     return legacy if isinstance(legacy, str) else ""
 
 
