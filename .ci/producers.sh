@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the producers whose scores the translator reads, each into a venv of its own (they pin
 # their own, conflicting OpenTelemetry versions), for the `producers` tests
-# (tests/test_producers.py, driver tests/producers/). Usage: .ci/producers.sh [dir]
+# (tests/test_producers.py, drivers in tests/support/producers/). Usage: .ci/producers.sh [dir]
 # default .ci/.producers, where the tests look unless OTEL_SCORING_PRODUCERS_DIR says otherwise.
 # The releases the readers in otel_scoring/translate/_dialects.py were checked against. Not here:
 # Braintrust's Python SDK (braintrust 0.48.1), which sends scores through its own API rather than

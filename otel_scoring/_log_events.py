@@ -18,7 +18,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from otel_scoring import _wire, schema
-from otel_scoring.model import MetadataUpdate, Score
+from otel_scoring._model import MetadataUpdate, Score
 
 EVENTS_SPANS = "spans"
 EVENTS_LOGS = "logs"

@@ -1,7 +1,7 @@
 """Every producer's own library, run in its own venv, exports to a live ``otel-scoring serve`` and to files; each route gives the same, exact records.
 
 The venvs come from ``.ci/producers.sh`` (skipped without them outside CI, failed without them in
-CI). Each driver in ``tests/producers/`` runs one producer's documented API, sends over OTLP/HTTP
+CI). Each driver in ``tests/support/producers/`` runs one producer's documented API, sends over OTLP/HTTP
 to the receiver, writes the same batches as protobuf and as Collector-style JSON lines, and prints
 the ids of what it scored.
 """
@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from fakes.server_process import in_ci
+from support.fakes.server_process import in_ci
 from otel_scoring.records import ScoreRecord
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import records_from_file
@@ -28,7 +28,7 @@ from otel_scoring.translate import records_from_file
 pytestmark = [pytest.mark.producers, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DRIVERS = Path(__file__).resolve().parent / "producers"
+DRIVERS = Path(__file__).resolve().parent / "support" / "producers"
 PRODUCERS_DIR = Path(os.environ.get("OTEL_SCORING_PRODUCERS_DIR") or REPO_ROOT / ".ci" / ".producers")
 TIMEOUT_SECONDS = 120
 

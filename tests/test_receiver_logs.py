@@ -229,8 +229,8 @@ def test_configure_events_logs_round_trips_through_the_receiver(store, protocol)
     """configure(events="logs") sends each score as a log-based event with the stock OTLP log exporter; the receiver stores exactly the expected record."""
     import otel_scoring
     from otel_scoring.translate import expected_record
-    from otel_scoring.validation import build_score
-    from otel_scoring.model import Scope
+    from otel_scoring._model import Scope
+    from otel_scoring._validation import build_score
 
     with OTLPReceiver(store, grpc_port=0, http_port=0, shutdown_timeout_seconds=2.0) as receiver:
         endpoint = receiver.http_endpoint if protocol == "http/protobuf" else f"http://{receiver.grpc_endpoint}"
