@@ -6,6 +6,10 @@ import base64
 import gzip
 import http.client
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import grpc
@@ -23,6 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_scoring import schema
+from support.fakes.server_process import in_ci
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.records import ScoreRecord
 from otel_scoring.store import ScoreStore
@@ -30,6 +35,7 @@ from otel_scoring.translate import GENAI_EVENT_SOURCE, records_from_document, re
 
 TIMEOUT_SECONDS = 10
 TOKEN = "logs-token"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -258,3 +264,37 @@ def test_an_unknown_events_form_is_refused_at_setup():
 
     with pytest.raises(ValueError, match="events must be one of spans, logs, both"):
         otel_scoring.configure(events="traces", span_exporter=InMemorySpanExporter(), set_global=False)
+
+
+def _node_modules() -> Path:
+    """The JS exporters' node_modules from .ci/node.sh, or skip (outside CI) / fail (in CI)."""
+    modules = Path(os.environ.get("OTEL_SCORING_NODE_DIR") or REPO_ROOT / ".ci" / ".node") / "node_modules"
+    if (modules / "@opentelemetry" / "sdk-logs").is_dir() and shutil.which("node"):
+        return modules
+    reason = f"the OpenTelemetry JS log exporters are not installed in {modules.parent} (or node is missing): run .ci/node.sh (or set OTEL_SCORING_NODE_DIR)"
+    if in_ci():
+        pytest.fail(f"CI must run these tests, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_the_stock_js_log_exporters_deliver_evaluation_events_to_the_receiver(receiver, store, transport):
+    """@opentelemetry/exporter-logs-otlp-proto and -grpc (Node) send log-based evaluation events with the token; both are stored as scores of the span they name."""
+    modules = _node_modules()
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    endpoint = receiver.http_endpoint if transport == "http" else f"http://{receiver.grpc_endpoint}"
+    done = subprocess.run(
+        ["node", str(REPO_ROOT / "tests" / "support" / "js" / "export_logs.cjs"), transport, endpoint, trace_id, span_id, TOKEN],
+        env={**os.environ, "NODE_PATH": str(modules)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = sorted(receiver.wait_for_scores(2, timeout=TIMEOUT_SECONDS), key=lambda score: score.name)
+    assert [(s.name, s.value, s.string_value, s.comment, s.scope, s.trace_id, s.observation_id, s.source, s.service_name) for s in scores] == [
+        ("groundedness", 0.5, None, "half cited", "span", trace_id, span_id, GENAI_EVENT_SOURCE, "js-evaluator"),
+        ("tone", None, "polite", None, "span", trace_id, span_id, GENAI_EVENT_SOURCE, "js-evaluator"),
+    ]
+    assert len(store.scores()) == 2
