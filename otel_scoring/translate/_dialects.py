@@ -61,11 +61,26 @@ _OPENINFERENCE_KEY = re.compile(
 )
 
 # Attribute keys (exact, and prefixes) that may hold one of these forms: the OTLP protobuf reader
-# builds a full view only for spans with one of them. Byte strings that a request without any of
-# the forms never holds let it skip the search.
+# builds a full view only for spans with one of them, and only when may_hold_dialects() says the
+# request's bytes may hold any.
 KEYS = frozenset((schema.GEN_AI_EVALUATION_NAME, LOGFIRE_FEEDBACK_NAME, BRAINTRUST_SCORES, *PYDANTIC_EVALS_KINDS))
 KEY_PREFIXES = tuple(_OPENINFERENCE_PREFIXES)
-MARKERS = (b"gen_ai.evaluation.name", b"annotations.", b"evaluations.", b"logfire.feedback.name", b"braintrust.scores", b"assertions")
+MARKERS = (b"annotations.", b"evaluations.", b"logfire.feedback.name", b"braintrust.scores", b"assertions")
+_EVALUATION_NAME_BYTES = schema.GEN_AI_EVALUATION_NAME.encode("utf-8")
+_RESULT_EVENT_BYTES = schema.EVALUATION_RESULT_EVENT.encode("utf-8")
+
+
+def may_hold_dialects(raw: bytes) -> bool:
+    """Whether serialized spans may hold one of these forms (False: they certainly do not).
+
+    Every ``gen_ai.evaluation.result`` event, ours included, holds one ``gen_ai.evaluation.name``:
+    more names than events means some are span attributes, i.e. evaluation spans. Counting keeps
+    requests of our own events, the receiver's usual load, off the per-span attribute scan.
+    """
+    if any(marker in raw for marker in MARKERS):
+        return True
+    names = raw.count(_EVALUATION_NAME_BYTES)
+    return names > 0 and names > raw.count(_RESULT_EVENT_BYTES)
 
 # (trace id, span id, service name, span name, time, attributes) -> a GenAI score record; given
 # by the decoder so the convention's rules have one home.

@@ -59,7 +59,7 @@ def translate(data: Union[bytes, bytearray, memoryview], request: Optional[Trace
     raw = data if isinstance(data, bytes) else bytes(data)
     with_events = any(name in raw for name in _EVENT_NAME_BYTES)
     with_annotations = _ANNOTATION_PREFIX_BYTES in raw
-    with_dialects = any(marker in raw for marker in _dialects.MARKERS)
+    with_dialects = _dialects.may_hold_dialects(raw)
     collector = RecordCollector()
     if with_events or with_annotations or with_dialects:
         _collect(request, collector, with_events=with_events, with_annotations=with_annotations, with_dialects=with_dialects, placeable_only=placeable_only)
