@@ -109,6 +109,10 @@ def run_app(endpoint: str, service: str) -> Dict[str, str]:
         with tracer.start_as_current_span("health-check") as plain:
             pass
         traces["plain"] = format_trace_id(plain.get_span_context().trace_id)
+        three_days_ago = time.time_ns() - 3 * 24 * 3600 * 10**9
+        with tracer.start_as_current_span("nightly-eval", start_time=three_days_ago) as old:
+            otel_scoring.score_current_span(name="model-confidence", value=0.83)
+        traces["old"] = format_trace_id(old.get_span_context().trace_id)
         # After the run: a late score of the ticket's model call, and a session score with no trace.
         context = step.get_span_context()
         otel_scoring.create_score(name="user-feedback-late", value=1.0, trace_id=context.trace_id, observation_id=context.span_id, comment="after the run")
@@ -136,14 +140,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             traces = run_app(f"http://{collector.otlp_grpc_endpoint}", service)
             stack = Stack(jaeger, store_path, service, traces)
             deadline = time.monotonic() + WAIT_SECONDS
-            while len(stack.search({})) < len(traces) + 1 and time.monotonic() < deadline:  # + the session's own trace
+            while len(stack.search({})) < len(traces) and time.monotonic() < deadline:  # the old one is outside the window, the session's own is in
                 time.sleep(0.3)
             # The session score's one-span trace has an id the app never saw: find it by its tag.
             [session_trace] = [t for t in get_json(f"{jaeger.query_url}/api/traces?service={service}&tags=" + urllib.parse.quote('{"otel_scoring.score.session_id":"session-42"}'))["data"]]
             traces["session"] = session_trace["traceID"]
             while time.monotonic() < deadline:
                 with ScoreStore(store_path) as store:
-                    if len(store.scores()) >= 7 and store.metadata():
+                    if len(store.scores()) >= 8 and store.metadata():  # every score run_app makes
                         break
                 time.sleep(0.3)
             yield stack
@@ -183,6 +187,7 @@ def test_receiver_behind_the_collector_stores_every_score_and_only_score_data(st
             ("model-confidence", stack.traces["control"]),
             ("guardrail-pass", stack.traces["control"]),
             ("csat", None),
+            ("model-confidence", stack.traces["old"]),
         ]
     )
     assert [(m.kind, m.values, m.trace_id) for m in metadata] == [("billing", {"paymentId": "pi_123"}, stack.traces["ticket"])]
@@ -195,6 +200,14 @@ def test_every_documented_jaeger_search_finds_what_the_doc_says(stack: Stack, se
     tags = dict(pair.split("=", 1) for pair in shlex.split(search))
     expected = set() if search in FINDS_NOTHING else EXPECTED[search]
     assert stack.search(tags) == expected
+
+
+def test_search_without_a_start_looks_back_two_days(stack: Stack):
+    """/api/traces without start= searches the last 2 days: a trace from 3 days ago is found only with an explicit start."""
+    tags = {schema.score_value_attribute("span", "model-confidence"): "0.83"}
+    assert "old" not in stack.search(tags)
+    four_days_ago = int((time.time() - 4 * 24 * 3600) * 1_000_000)
+    assert stack.search(tags, start=str(four_days_ago)) == {"ticket", "old"}
 
 
 def test_searches_the_doc_warns_against_find_nothing(stack: Stack):
