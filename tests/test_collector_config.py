@@ -336,3 +336,25 @@ def test_fanout_sends_jaeger_every_span_and_the_receiver_only_score_data(tmp_pat
     for name, (attributes, _) in spans.items():
         assert attributes and all(key.startswith(schema.NAMESPACE) for key in attributes), (name, attributes)
     assert schema.score_value_attribute("span", "model-confidence") in spans["call-model"][0]
+
+
+def test_readme_stack_commands_match_what_the_suite_builds_and_runs():
+    """The README's run-it-yourself block builds the Jaeger and builder versions .ci/peers.sh builds, runs
+    files that exist, and wires the endpoints the configs read to the ports jaeger.yaml and serve listen on."""
+    readme = (CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Run the same stack on your machine", 1)[1]
+    [block] = re.findall(r"```bash\n(.*?)```", section.split("\n## ", 1)[0], re.DOTALL)
+    peers_sh = (CONFIG_DIR.parent / ".ci" / "peers.sh").read_text(encoding="utf-8")
+    [jaeger_version] = re.findall(r"OTEL_SCORING_JAEGER_MODULE_VERSION:-(v[\d.]+)", peers_sh)
+    assert f"cmd/jaeger@{jaeger_version}" in block
+    manifest = (CONFIG_DIR / "builder-config.yaml").read_text(encoding="utf-8")
+    [release] = set(re.findall(r"go.opentelemetry.io/collector/receiver/otlpreceiver (v[\d.]+)", manifest))
+    assert f"cmd/builder@{release}" in block
+    for config in re.findall(r"--config (\S+)", block):
+        assert (CONFIG_DIR.parent / config).is_file(), config
+    jaeger_grpc = load(CONFIG_DIR / "jaeger.yaml")["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert f"JAEGER_OTLP_ENDPOINT=127.0.0.1:{host_port(jaeger_grpc)[1]}" in block
+    serve = build_parser().parse_args(shlex.split(next(line for line in block.splitlines() if line.startswith("otel-scoring serve")))[1:])
+    assert f"OTEL_SCORING_RECEIVER_ENDPOINT=127.0.0.1:{serve.grpc_port}" in block
+    fanout = (CONFIG_DIR / "collector-fanout.yaml").read_text(encoding="utf-8")
+    assert "${env:JAEGER_OTLP_ENDPOINT" in fanout and "${env:OTEL_SCORING_RECEIVER_ENDPOINT" in fanout
