@@ -30,7 +30,7 @@ from otel_scoring._formatting import json_lines
 from otel_scoring.schema import format_trace_id
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation, records_from_jaeger
-from support.peers import CONFIG_DIR, Collector, Jaeger, PeerProcess, _accepts, free_port
+from support.peers import CONFIG_DIR, Collector, Jaeger, PeerProcess, accepts_connections, free_port
 
 pytestmark = pytest.mark.peers
 
@@ -129,7 +129,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     store_path = work / "scores.db"
     receiver_port = free_port()
     serve = [str(Path(sys.executable).with_name("otel-scoring")), "serve", "--db", str(store_path), "--grpc-port", str(receiver_port), "--http-port", "0"]
-    with Jaeger(work) as jaeger, PeerProcess(serve, log_path=work / "serve.log", env={}, ready=lambda _: _accepts(f"127.0.0.1:{receiver_port}")):
+    with Jaeger(work) as jaeger, PeerProcess(serve, log_path=work / "serve.log", env={}, ready=lambda _: accepts_connections(f"127.0.0.1:{receiver_port}")):
         env = {
             "JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc_endpoint,
             "TEMPO_OTLP_ENDPOINT": f"127.0.0.1:{free_port()}",  # no Tempo runs here: that exporter only retries

@@ -5,9 +5,12 @@ as ``.ci/.peers/jaeger`` and ``.ci/.peers/otelcol``; ``OTEL_SCORING_JAEGER_BIN``
 ``OTEL_SCORING_OTELCOL_BIN`` (test-only) name other binaries. A missing binary skips the live tests
 outside CI and fails them in CI, where ``.ci/run`` builds the peers and the tests must really run.
 
-Running them: ``Jaeger(work_dir)`` runs collector-config/jaeger.yaml, ``Collector(config, work_dir, env)``
-runs a collector-config/ file; both move every listener to a free loopback port, keep their
-log in ``work_dir``, wait until they are ready (bounded) and stop on ``stop()`` / leaving ``with``.
+Running them: ``Jaeger(work_dir)`` runs collector-config/jaeger.yaml; ``Collector(config, work_dir,
+env, overrides)`` runs a Collector config, its exporter endpoints from ``env`` (the configs read
+them from ``${env:...}``) and any other setting from ``overrides`` (``{"a::b::c": "value"}``, as
+``--config=yaml:`` takes them). Both move every receiver to a free loopback port, turn their own
+telemetry off, keep their log in ``work_dir``, wait until ready (bounded) and stop on ``stop()`` /
+leaving ``with``.
 ``validate_collector_config`` / ``validate_jaeger_config`` run each binary's ``validate``.
 """
 
@@ -149,12 +152,13 @@ class Jaeger(PeerProcess):
     def _answers(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.query_url}/api/services", timeout=2) as response:
-                return response.status == 200 and _accepts(self.otlp_grpc_endpoint)
+                return response.status == 200 and accepts_connections(self.otlp_grpc_endpoint)
         except (urllib.error.URLError, OSError):
             return False
 
 
-def _accepts(endpoint: str) -> bool:
+def accepts_connections(endpoint: str) -> bool:
+    """Whether something listens on ``host:port`` now."""
     host, _, port = endpoint.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=1):
