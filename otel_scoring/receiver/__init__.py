@@ -91,6 +91,9 @@ class OTLPReceiver:
             calls in progress at once (more get ``RESOURCE_EXHAUSTED``); default 32.
         request_timeout_seconds: how long an OTLP/HTTP request may take to arrive, headers and
             body, before its connection is closed (default 30 s).
+        max_in_flight_bytes: what all requests in flight may hold together, bodies, inflated
+            copies and decoded messages (default 256 MiB); past it a request is answered 429 /
+            ``RESOURCE_EXHAUSTED`` with a retry delay (``docs/reliability.md``).
         on_stored: called with each export's translation once its records are stored, on the
             request's thread, so it must return quickly (a :class:`~otel_scoring.forward.ForwardingSink`
             only queues). An exception from it is logged and the export still succeeds: the records
@@ -118,6 +121,7 @@ class OTLPReceiver:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         on_stored: Optional[Callable[[Any], object]] = None,
+        max_in_flight_bytes: Optional[int] = None,
     ) -> None:
         for port in (grpc_port, http_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -129,7 +133,7 @@ class OTLPReceiver:
         if (tls_cert_file is None) != (tls_key_file is None):
             raise ValueError("TLS needs both tls_cert_file and tls_key_file")
         resolved_token = resolve_str(token, OTEL_SCORING_RECEIVER_TOKEN) or None
-        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token)
+        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token, max_in_flight_bytes=max_in_flight_bytes)
         self._tls = None if tls_cert_file is None or tls_key_file is None else server_tls(tls_cert_file, tls_key_file)
         if not is_loopback(host):
             if not allow_non_loopback:
