@@ -78,3 +78,7 @@ resend them (also after a restart). Unset: no spool; undelivered scores are retr
 
 OTEL_SCORING_SPOOL_MAX_BYTES = "OTEL_SCORING_SPOOL_MAX_BYTES"
 """Most bytes the spool directory may hold (default 64 MiB); past it, new requests are dropped."""
+
+OTEL_SCORING_MAX_SCORED_BYTES = "OTEL_SCORING_MAX_SCORED_BYTES"
+"""Most bytes (estimated) of score-carrying spans the delivery queue holds while the collector
+catches up (default 64 MiB); past it the oldest are spilled to the spool, or dropped and logged."""
