@@ -30,7 +30,7 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_RECEIVER_TOKEN
-from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, TRACES_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT, TRACES_PATH, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._grpc import GRPCReceiverServer
 from otel_scoring.receiver._http import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_SECONDS, HTTPReceiverThread
 from otel_scoring.receiver._tls import server_tls
@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_REQUEST_TIMEOUT_SECONDS",
+    "MAX_BODY_BYTES_LIMIT",
     "OTLPReceiver",
     "ReceiverCore",
     "Reply",
@@ -123,6 +124,8 @@ class OTLPReceiver:
         on_stored: Optional[Callable[[Any], object]] = None,
         max_in_flight_bytes: Optional[int] = None,
     ) -> None:
+        if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # "[::1]", as URLs write an IPv6 address: the address itself binds
         for port in (grpc_port, http_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
                 raise ValueError(f"a port must be an integer from 0 to 65535, got {port!r}")
