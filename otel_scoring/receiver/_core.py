@@ -202,8 +202,8 @@ class ReceiverCore:
             raise ValueError(f"max_body_bytes must be an integer from 1 to {MAX_BODY_BYTES_LIMIT}, got {max_body_bytes!r}")
         if max_in_flight_bytes is None:
             max_in_flight_bytes = max(DEFAULT_MAX_IN_FLIGHT_BYTES, self.worst_request_bytes(max_body_bytes))
-        if isinstance(max_in_flight_bytes, bool) or not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 2 * max_body_bytes:
-            raise ValueError(f"max_in_flight_bytes must be an integer of at least twice max_body_bytes ({2 * max_body_bytes}), got {max_in_flight_bytes!r}")
+        if isinstance(max_in_flight_bytes, bool) or not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 3 * max_body_bytes:
+            raise ValueError(f"max_in_flight_bytes must be an integer of at least three times max_body_bytes ({3 * max_body_bytes}), got {max_in_flight_bytes!r}")
         self.budget = MemoryBudget(max_in_flight_bytes)
         if token is not None and (not isinstance(token, str) or not _BEARER_TOKEN.fullmatch(token)):
             raise ValueError("the receiver token must be a non-empty string of letters, digits and -._~+/ (optionally ending in =)")
@@ -222,7 +222,7 @@ class ReceiverCore:
     @staticmethod
     def worst_request_bytes(max_body_bytes: int) -> int:
         """What one request may cost at most: its body, its inflated copy and its decoded messages."""
-        return 2 * max_body_bytes + MAX_MESSAGES_PER_REQUEST * BYTES_PER_MESSAGE
+        return 3 * max_body_bytes + MAX_MESSAGES_PER_REQUEST * BYTES_PER_MESSAGE
 
     def authorized(self, headers: Mapping[str, str]) -> bool:
         """True when no token is required or ``headers`` carry it; transports ask as soon as they can."""
@@ -323,7 +323,8 @@ class ReceiverCore:
             if head.content_encoding not in _IDENTITY:
                 # Taken before inflating, as much as the body can inflate to (deflate's best ratio
                 # is about 1032:1); what it did not need is given back after.
-                inflatable = min(self.max_body_bytes, len(body) * 1032 + 1024)
+                # Twice: the inflated pieces and their joined copy exist together for a moment.
+                inflatable = 2 * min(self.max_body_bytes, len(body) * 1032 + 1024)
                 self._take(held, inflatable)
                 raw = self._decompress(body, head.content_encoding)
                 self.budget.give_back(inflatable - len(raw))
