@@ -88,8 +88,9 @@ class OTLPReceiver:
             no authentication.
         tls_cert_file, tls_key_file: a PEM certificate chain and its key, to serve both transports
             over TLS (both or neither).
-        max_connections: OTLP/HTTP connections served at once (more are answered 503) and gRPC
-            calls in progress at once (more get ``RESOURCE_EXHAUSTED``); default 32.
+        max_connections: OTLP/HTTP requests in progress at once (more are answered 503; idle
+            connections hold no slot, and four times as many may wait) and gRPC calls in progress
+            at once (more get ``RESOURCE_EXHAUSTED``); default 32.
         request_timeout_seconds: how long an OTLP/HTTP request may take to arrive, headers and
             body, before its connection is closed (default 30 s).
         max_in_flight_bytes: what all requests in flight may hold together, bodies, inflated

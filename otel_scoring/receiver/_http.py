@@ -9,9 +9,14 @@ What a hostile client cannot do to it:
 
 * hold a thread forever: each request (waiting for it on a kept-alive connection included) must
   arrive whole, headers and body, within ``request_timeout_seconds`` — a total deadline, not a
-  per-read timeout, so a client trickling a byte at a time is cut off too;
-* open threads without bound: at most ``max_connections`` connections are served at once; the
-  next one is answered ``503`` with ``Retry-After`` and closed (an OTLP exporter retries it);
+  per-read timeout, so a client trickling a byte at a time is cut off too — and its headers
+  within :data:`DEFAULT_HEADER_TIMEOUT_SECONDS`;
+* starve good clients by being slow or idle: a connection takes one of ``max_connections`` slots
+  only once its headers are complete (past them the request is answered ``503`` with
+  ``Retry-After``, which an OTLP exporter retries); waiting connections hold no slot, and when
+  too many wait the one waiting longest is closed (see :class:`OTLPHTTPServer`);
+* be heard without the token: a wrong ``Authorization`` line ends the request as it arrives, and
+  a request without the token is answered 401 before anything about its framing or method;
 * get an HTML error page: errors the standard library detects itself (a malformed request line,
   too many or too long headers, an unknown method) are answered with a ``google.rpc.Status``, as
   OTLP asks of every error.
