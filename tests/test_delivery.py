@@ -137,6 +137,25 @@ def test_a_score_lane_over_its_byte_budget_drops_the_oldest_score(make_provider,
     assert exporter.exported() == ["plain-blocker", "scored-5", "plain-late"]
 
 
+def test_opt_in_backpressure_holds_the_producer_instead_of_dropping_a_score(make_provider) -> None:
+    """With max_block_millis and a full score lane, ending a scored span waits for the worker to make room: no score is dropped."""
+    exporter = GateExporter(gate_open=False)
+    delivery = ScoreFirstSpanProcessor(exporter, max_queue_size=4, max_export_batch_size=1, schedule_delay_millis=NEVER_MILLIS, max_scored_bytes=1, max_block_millis=10_000)
+    provider = make_provider(delivery)
+    end_spans(provider, ["plain-blocker"])
+    assert exporter.entered.wait(5)
+    opener = threading.Timer(0.3, exporter.gate.set)
+    opener.start()
+    started = time.monotonic()
+    end_spans(provider, [f"scored-{i}" for i in range(4)])
+    waited = time.monotonic() - started
+    opener.join()
+    assert waited >= 0.25  # the producer was held until the exporter took spans
+    assert delivery.force_flush(5000) is True
+    assert delivery.stats.dropped_scored == 0
+    assert exporter.exported() == ["plain-blocker", "scored-0", "scored-1", "scored-2", "scored-3"]
+
+
 def test_failed_exports_are_retried_from_memory_until_they_succeed(make_provider) -> None:
     """A failing exporter makes force_flush return False and keeps the spans; once it recovers they are delivered."""
     exporter = GateExporter()

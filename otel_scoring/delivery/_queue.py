@@ -42,7 +42,7 @@ class TwoLaneQueue(Generic[T]):
     """
 
     __slots__ = (
-        "capacity", "max_scored_bytes", "_weigh", "_scored", "_plain", "_lock", "scored_bytes",
+        "capacity", "max_scored_bytes", "_weigh", "_scored", "_plain", "_lock", "_room", "scored_bytes",
         "queued_scored", "queued_plain", "dropped_scored", "dropped_plain",
     )  # fmt: skip
 
@@ -57,6 +57,7 @@ class TwoLaneQueue(Generic[T]):
         self._scored: Deque[Tuple[T, int]] = deque()
         self._plain: Deque[T] = deque()
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # notified when scored items leave
         self.scored_bytes = 0  # the weight of the scored lane now
         # Totals since creation; read without the lock (an int read is atomic), written under it.
         self.queued_scored = 0
@@ -87,6 +88,12 @@ class TwoLaneQueue(Generic[T]):
             self.queued_plain += 1
             return len(self._scored) + len(plain_lane)
 
+    def wait_for_room(self, item: T, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until ``item`` fits the scored lane without evicting; True when it does."""
+        weight = self._weigh(item)
+        with self._room:
+            return self._room.wait_for(lambda: not self._scored or self.scored_bytes + weight <= self.max_scored_bytes, timeout)
+
     def take(self, limit: int) -> Tuple[List[T], List[T]]:
         """Remove up to ``limit`` items, score lane first: ``(scored, plain)``, oldest first."""
         with self._lock:
@@ -98,6 +105,8 @@ class TwoLaneQueue(Generic[T]):
                 self.scored_bytes -= weight
                 scored.append(item)
             plain = [plain_lane.popleft() for _ in range(min(limit - len(scored), len(plain_lane)))]
+            if scored:
+                self._room.notify_all()
             return scored, plain
 
     def take_scored(self, down_to_bytes: int = 0) -> List[T]:
@@ -109,6 +118,8 @@ class TwoLaneQueue(Generic[T]):
                 item, weight = lane.popleft()
                 self.scored_bytes -= weight
                 scored.append(item)
+            if scored:
+                self._room.notify_all()
             return scored
 
     def requeue(self, scored: List[T], plain: List[T]) -> None:
@@ -139,6 +150,7 @@ class TwoLaneQueue(Generic[T]):
             self._scored.clear()
             self._plain.clear()
             self.scored_bytes = 0
+            self._room.notify_all()
             self.dropped_scored += scored
             self.dropped_plain += plain
             return scored, plain
@@ -152,6 +164,7 @@ class TwoLaneQueue(Generic[T]):
     def clear_after_fork(self) -> None:
         """Forget the parent's items and counts in a forked child (the parent still delivers them)."""
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._scored.clear()
         self._plain.clear()
         self.scored_bytes = 0

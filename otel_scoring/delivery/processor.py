@@ -14,6 +14,8 @@ spans around them, so this processor
 * backs off while the collector is down instead of retrying inside each export;
 * with a spool, spills the oldest queued scores to it when their lane passes three quarters of
   its budget, rather than dropping them when it is full;
+* without a spool, can hold up a producer for a bounded while when the score lane is full
+  (``max_block_millis``, opt-in) instead of dropping its oldest score;
 * logs every loss when it happens (rate-limited), not only at shutdown;
 * encodes span by span when a batch cannot be encoded (a lone surrogate in a span name, say):
   such a span is sent with the offending text repaired, and only a span that still cannot be
@@ -55,7 +57,7 @@ from opentelemetry.trace import Link, Status
 from otel_scoring import schema
 from otel_scoring._guard import guarded, handle_internal_errors
 from otel_scoring._settings import resolve_int
-from otel_scoring.environment_variables import OTEL_SCORING_MAX_SCORED_BYTES
+from otel_scoring.environment_variables import OTEL_SCORING_MAX_BLOCK_MILLIS, OTEL_SCORING_MAX_SCORED_BYTES
 from otel_scoring.delivery._queue import TwoLaneQueue, scored_bytes
 from otel_scoring.delivery.sender import OTLPTraceSender, SendOutcome
 from otel_scoring.delivery.spool import SpanSpool
@@ -209,6 +211,10 @@ class ScoreFirstSpanProcessor(SpanProcessor):
             by the sender's own timeout.
         max_scored_bytes: the estimated size of score-carrying spans queued at once, else
             ``OTEL_SCORING_MAX_SCORED_BYTES``, else 64 MiB.
+        max_block_millis: opt-in backpressure for a processor without a spool: when the score
+            lane is full, ``on_end`` of a score-carrying span waits up to this long for room
+            before the oldest score is dropped (else ``OTEL_SCORING_MAX_BLOCK_MILLIS``, else 0:
+            never block the application).
 
     Programmer errors (neither or both of exporter and sender, a spool without a sender, a batch
     larger than the queue) raise ``ValueError`` here.
@@ -225,6 +231,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         max_export_batch_size: Optional[int] = None,
         export_timeout_millis: Optional[int] = None,
         max_scored_bytes: Optional[int] = None,
+        max_block_millis: Optional[int] = None,
     ) -> None:
         if (span_exporter is None) == (sender is None):
             raise ValueError("pass exactly one of span_exporter= and sender=")
@@ -246,6 +253,8 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         self.max_export_batch_size = batch_size
         self._queue: TwoLaneQueue[ReadableSpan] = TwoLaneQueue(self.max_queue_size, self.max_scored_bytes, scored_bytes)
         self._spill_at = int(self.max_scored_bytes * _SPILL_AT) if spool is not None else None
+        # A spool takes overflow instead, so backpressure only applies without one.
+        self._block_seconds = resolve_int(max_block_millis, OTEL_SCORING_MAX_BLOCK_MILLIS, 0) / 1000 if spool is None else 0.0
         self._losses = _LossLog()
         self._shutdown_called = False
         self._shutdown_ok = False
@@ -274,6 +283,10 @@ class ScoreFirstSpanProcessor(SpanProcessor):
             return
         dropped = queue.dropped_scored
         worker = self._worker
+        if scored and self._block_seconds and queue.scored_bytes + scored_bytes(span) > queue.max_scored_bytes:
+            worker.wake.set()  # the lane is full: let the worker make room, for a bounded while
+            if threading.current_thread() is not worker.thread:
+                queue.wait_for_room(span, self._block_seconds)
         if queue.put(span, scored) >= worker.wake_at or (self._spill_at is not None and queue.scored_bytes > self._spill_at):
             if not worker.wake.is_set():
                 worker.wake.set()
