@@ -7,7 +7,7 @@ import socket
 
 import grpc
 import pytest
-from receiver_support import grpc_status, scored_request
+from support.receiver_support import grpc_status, scored_request
 
 from otel_scoring.cli import main
 from otel_scoring.receiver import OTLPReceiver

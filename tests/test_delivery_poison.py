@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.trace import Status, StatusCode
 
 import otel_scoring
-from delivery_support import scoring_provider
+from support.delivery_support import scoring_provider
 from otel_scoring.delivery import OTLPTraceSender, ScoreFirstSpanProcessor
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.store import ScoreStore

@@ -20,7 +20,7 @@ from typing import Iterator, List
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from receiver_support import EXPORT_METHOD, TIMEOUT_SECONDS, grpc_status, http_request, read_until_closed, scored_request, status_of
+from support.receiver_support import EXPORT_METHOD, TIMEOUT_SECONDS, grpc_status, http_request, read_until_closed, scored_request, status_of
 
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.receiver._cost import MAX_COMPRESSED_MEMBERS, MAX_MESSAGES_PER_REQUEST

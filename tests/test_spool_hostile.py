@@ -11,7 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from delivery_support import GrpcCollector, end_spans, one_request, scoring_provider
+from support.delivery_support import GrpcCollector, end_spans, one_request, scoring_provider
 
 from otel_scoring.delivery import OTLPTraceSender, ScoreFirstSpanProcessor, SpanSpool
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from receiver_support import http_request, score_event_attributes, scored_request, set_string_attribute
-from record_builders import score
+from support.receiver_support import http_request, score_event_attributes, scored_request, set_string_attribute
+from support.record_builders import score
 
 from otel_scoring import schema
 from otel_scoring.receiver import OTLPReceiver

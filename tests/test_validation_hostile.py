@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-from exported import all_metadata_events, all_score_events, carriers, scoring_warnings
+from support.exported import all_metadata_events, all_score_events, carriers, scoring_warnings
 
 import otel_scoring
 from otel_scoring import metadata
