@@ -1,4 +1,4 @@
-"""7. ``otel-scoring translate --format json`` of a large Collector export, as users run it: a whole process.
+"""8. ``otel-scoring translate --format json`` of a large Collector export, as users run it: a whole process.
 
 The input is a Collector JSON-lines export written to a temporary directory: 178 MB (about 140
 requests of 500 scored spans, one line each), 2 MB with ``--quick``. The subject is the CLI
@@ -78,7 +78,7 @@ def _child(argv: List[str]) -> Tuple[float, str]:
 def run(quick: bool) -> Outcome:
     title = "translate --format json (process) / bare parse+walk+JSON lines"
     if not Path("/proc/self/status").exists():
-        return Outcome(7, title, None, "x", f">= {TARGET}x", None, note="needs Linux /proc for peak RSS")
+        return Outcome(8, title, None, "x", f">= {TARGET}x", None, note="needs Linux /proc for peak RSS")
     rounds = 2 if quick else 3
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "collector-export.jsonl"
@@ -102,4 +102,4 @@ def run(quick: bool) -> Outcome:
     peak = max(peaks)
     print(f"  CLI {statistics.median(subject_cpu):.1f} s CPU, baseline {statistics.median(baseline_cpu):.1f} s CPU; speed ratio {ratio:.2f}x")
     print(f"  CLI peak RSS {peak / 1e6:.0f} MB for a {size / 1e6:.0f} MB file, largest request {request_bytes / 1e6:.2f} MB ({peak / request_bytes:.0f}x, interpreter included)")
-    return Outcome(7, title, ratio, "x", f">= {TARGET}x", ratio >= TARGET, note=f"peak RSS {peak / 1e6:.0f} MB, file {size / 1e6:.0f} MB")
+    return Outcome(8, title, ratio, "x", f">= {TARGET}x", ratio >= TARGET, note=f"peak RSS {peak / 1e6:.0f} MB, file {size / 1e6:.0f} MB")

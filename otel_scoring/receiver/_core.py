@@ -1,47 +1,66 @@
-"""One OTLP trace export, handled without a transport: (head, body) in, records and a reply out.
+"""One OTLP export (traces or logs), handled without a transport: (head, body) in, records and a reply out.
 
 The HTTP and gRPC adapters describe each request as a :class:`RequestHead` and hand over its body;
 :meth:`ReceiverCore.refuse` is the one gate every request passes (method, path, content type,
-encoding, size, bearer token), and :meth:`ReceiverCore.handle` decodes, drops spans it cannot read,
-translates, bounds each record (:mod:`._limits`), stores and builds the OTLP reply in the caller's
+encoding, size, bearer token), and :meth:`ReceiverCore.handle` has the translator read the body
+(:func:`~otel_scoring.translate.records_from_export`, which also says which spans or log records
+are rejected), bounds each record (:mod:`._limits`), stores and builds the OTLP reply in the caller's
 encoding. A refusal is an explicit :class:`Reply` with an HTTP status; the gRPC adapter maps it to a
 status code with :data:`GRPC_STATUS_NAMES`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hmac
-import json
 import logging
+import math
 import re
 import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from google.protobuf.json_format import MessageToJson
-from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otel_scoring.receiver._cost import (
+    BYTES_PER_MESSAGE,
+    MAX_MESSAGES_PER_REQUEST,
+    MemoryBudget,
+    TooCostly,
+    count_json_objects,
+    count_proto_messages,
+    inflate,
+)
 from otel_scoring.receiver._limits import bounded
-from otel_scoring.translate import Translation, TranslationError, records_from_otlp_json, records_from_otlp_proto
-from otel_scoring.translate._readers import records_from_parsed_otlp_proto
+from otel_scoring.translate import LOGS, TRACES, Translation, TranslationError, records_from_export
 
 _logger = logging.getLogger(__name__)
 
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 GRPC_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+GRPC_LOGS_EXPORT_PATH = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+# The signal each path carries: traces, and logs for log-based events (OTEP 4430).
+SIGNAL_PATHS: Dict[str, str] = {TRACES_PATH: TRACES, LOGS_PATH: LOGS, GRPC_EXPORT_PATH: TRACES, GRPC_LOGS_EXPORT_PATH: LOGS}
+_REQUEST_NAMES = {TRACES: "ExportTraceServiceRequest", LOGS: "ExportLogsServiceRequest"}
+_REJECTED_REASONS = {
+    TRACES: "spans without a valid trace id and span id were rejected",
+    LOGS: "log records with a malformed trace id or span id were rejected",
+}
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 JSON_CONTENT_TYPE = "application/json"
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# What every request in flight may hold together (bodies, inflated copies, decoded messages): room
+# for a few requests at the body limit with their messages, whatever the connection count.
+DEFAULT_MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024
+# gRPC takes its message limit as a C int; no OTLP export needs more than this.
+MAX_BODY_BYTES_LIMIT = 1024 * 1024 * 1024
+BUSY_RETRY_AFTER_SECONDS = 1
 
 HTTP = "http"
 GRPC = "grpc"
@@ -54,6 +73,7 @@ _STATUS_CODES: Dict[int, Tuple[int, str]] = {
     404: (code_pb2.NOT_FOUND, "UNIMPLEMENTED"),
     405: (code_pb2.UNIMPLEMENTED, "UNIMPLEMENTED"),
     408: (code_pb2.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+    429: (code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
     411: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     413: (code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
     414: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
@@ -99,8 +119,13 @@ class RequestHead:
     chunked: bool = False
 
     @classmethod
-    def grpc(cls, metadata: Mapping[str, str], message_size: int) -> "RequestHead":
-        return cls(GRPC, "POST", GRPC_EXPORT_PATH, metadata, message_size)
+    def grpc(cls, metadata: Mapping[str, str], message_size: int, path: str = GRPC_EXPORT_PATH) -> "RequestHead":
+        return cls(GRPC, "POST", path, metadata, message_size)
+
+    @property
+    def signal(self) -> Optional[str]:
+        """``"traces"`` or ``"logs"``, from the path; None for any other path."""
+        return SIGNAL_PATHS.get(self.path)
 
     @property
     def encoding(self) -> Optional[Encoding]:
@@ -132,6 +157,7 @@ class Reply:
     rows_written: int = 0
     rejected_spans: int = 0
     headers: Tuple[Tuple[str, str], ...] = ()  # extra HTTP headers (WWW-Authenticate, Retry-After)
+    retry_after_seconds: Optional[int] = None  # a busy refusal: HTTP Retry-After, gRPC RetryInfo
 
     @property
     def ok(self) -> bool:
@@ -142,6 +168,13 @@ class Reply:
         return GRPC_STATUS_NAMES.get(self.status, "UNKNOWN")
 
 
+class _Busy(Exception):
+    """The memory budget has no room for this request now."""
+
+
+_BUSY_LOG_INTERVAL_SECONDS = 60.0
+
+
 class _Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -150,7 +183,7 @@ class _Refused(Exception):
 
 
 class ReceiverCore:
-    """Decode, translate and store OTLP trace exports; answer each with a :class:`Reply`.
+    """Decode, translate and store OTLP trace and log exports; answer each with a :class:`Reply`.
 
     Args:
         sink: called with each request's ``Translation``; the receiver passes one that writes the
@@ -159,16 +192,33 @@ class ReceiverCore:
         token: when set, every request must carry ``Authorization: Bearer <token>`` (HTTP header
             or gRPC metadata), compared in constant time; others are answered 401 /
             ``UNAUTHENTICATED`` before anything else is looked at.
+        max_in_flight_bytes: what every request in flight may hold together (bodies, inflated
+            copies, decoded messages at :data:`BYTES_PER_MESSAGE` each); a request that does not
+            fit is answered 429 / ``RESOURCE_EXHAUSTED`` with a retry delay, one that could never fit
+            413. Default 256 MiB, or what one request at the body limit may cost if that is more.
     """
 
-    def __init__(self, sink: Sink, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, token: Optional[str] = None) -> None:
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
-            raise ValueError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        token: Optional[str] = None,
+        max_in_flight_bytes: Optional[int] = None,
+    ) -> None:
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or not 1 <= max_body_bytes <= MAX_BODY_BYTES_LIMIT:
+            raise ValueError(f"max_body_bytes must be an integer from 1 to {MAX_BODY_BYTES_LIMIT}, got {max_body_bytes!r}")
+        if max_in_flight_bytes is None:
+            max_in_flight_bytes = max(DEFAULT_MAX_IN_FLIGHT_BYTES, self.worst_request_bytes(max_body_bytes))
+        if isinstance(max_in_flight_bytes, bool) or not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 3 * max_body_bytes:
+            raise ValueError(f"max_in_flight_bytes must be an integer of at least three times max_body_bytes ({3 * max_body_bytes}), got {max_in_flight_bytes!r}")
+        self.budget = MemoryBudget(max_in_flight_bytes)
         if token is not None and (not isinstance(token, str) or not _BEARER_TOKEN.fullmatch(token)):
             raise ValueError("the receiver token must be a non-empty string of letters, digits and -._~+/ (optionally ending in =)")
         self.max_body_bytes = max_body_bytes
         self._token = None if token is None else token.encode("ascii")
         self._sink = sink
+        self._last_busy_log = -math.inf
         self._in_flight = 0
         self._closing = False
         self._idle = threading.Condition()
@@ -176,6 +226,32 @@ class ReceiverCore:
     @property
     def requires_token(self) -> bool:
         return self._token is not None
+
+    @staticmethod
+    def worst_request_bytes(max_body_bytes: int) -> int:
+        """What one request may cost at most: its body, its inflated copy and its decoded messages."""
+        return 3 * max_body_bytes + MAX_MESSAGES_PER_REQUEST * BYTES_PER_MESSAGE
+
+    def authorized(self, headers: Mapping[str, str]) -> bool:
+        """True when no token is required or ``headers`` carry it; transports ask as soon as they can."""
+        return self._token is None or self._authorized(headers.get("authorization"))
+
+    def unauthorized(self, head: RequestHead) -> Reply:
+        return self._unauthorized(head)
+
+    def reserve_body(self, head: RequestHead) -> Optional[int]:
+        """Take the budget share of a body not yet read: the bytes taken, or None when busy.
+
+        Called by a transport before it reads the body, so waiting bodies count against the budget
+        too; pass the result to :meth:`handle` as ``reserved``.
+        """
+        amount = head.content_length if head.content_length is not None else self.max_body_bytes
+        return amount if self.budget.take(amount) else None
+
+    def busy_reply(self, head: RequestHead) -> Reply:
+        """429 / ``RESOURCE_EXHAUSTED`` with a retry delay: the requests in flight use the budget."""
+        self._log_busy(head)
+        return self._busy(head.encoding)
 
     # --- The gate -----------------------------------------------------------------------------------
 
@@ -187,10 +263,10 @@ class ReceiverCore:
         if self._token is not None and not self._authorized(head.headers.get("authorization")):
             return self._unauthorized(head)
         if head.transport == HTTP:
-            if head.path != TRACES_PATH:
-                return self._error(404, f"no such endpoint {head.path!r}; OTLP traces go to POST {TRACES_PATH}", None)
+            if head.path not in (TRACES_PATH, LOGS_PATH):
+                return self._error(404, f"no such endpoint {head.path!r}; OTLP traces go to POST {TRACES_PATH}, logs to POST {LOGS_PATH}", None)
             if head.method != "POST":
-                return self._error(405, f"{head.method} is not allowed; OTLP traces are sent with POST", None)
+                return self._error(405, f"{head.method} is not allowed; OTLP exports are sent with POST", None)
         encoding = head.encoding
         if encoding is None:
             return self._error(415, f"content type must be {PROTOBUF_CONTENT_TYPE} or {JSON_CONTENT_TYPE}", None)
@@ -220,18 +296,29 @@ class ReceiverCore:
 
     # --- Handling -----------------------------------------------------------------------------------
 
-    def handle(self, head: RequestHead, body: bytes) -> Reply:
-        """Answer one export whose body has been read."""
+    def handle(self, head: RequestHead, body: bytes, reserved: Optional[int] = None) -> Reply:
+        """Answer one export whose body has been read.
+
+        ``reserved``: the budget share the transport took for the body with :meth:`reserve_body`
+        (given back here); None when it took none (gRPC: the message was already received).
+        """
         with self._idle:
             self._in_flight += 1
+        held = [0 if reserved is None else reserved]
         try:
-            return self._handle(head, body)
+            return self._handle(head, body, reserved is None, held)
         finally:
+            self.budget.give_back(held[0])
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def _handle(self, head: RequestHead, body: bytes) -> Reply:
+    def _take(self, held: List[int], amount: int) -> None:
+        if not self.budget.take(amount):
+            raise _Busy()
+        held[0] += amount
+
+    def _handle(self, head: RequestHead, body: bytes, take_body: bool, held: List[int]) -> Reply:
         refusal = self.refuse(head)
         if refusal is not None:
             return refusal
@@ -239,9 +326,33 @@ class ReceiverCore:
         try:
             if len(body) > self.max_body_bytes:
                 raise _Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
-            raw = self._decompress(body, head.content_encoding)
-            translation, rejected, reason = self._translate(raw, encoding)
+            if take_body:
+                self._take(held, len(body))
+            if head.content_encoding not in _IDENTITY:
+                # Taken before inflating, as much as the body can inflate to (deflate's best ratio
+                # is about 1032:1); what it did not need is given back after.
+                # Twice: the inflated pieces and their joined copy exist together for a moment.
+                inflatable = 2 * min(self.max_body_bytes, len(body) * 1032 + 1024)
+                self._take(held, inflatable)
+                raw = self._decompress(body, head.content_encoding)
+                self.budget.give_back(inflatable - len(raw))
+                held[0] -= inflatable - len(raw)
+            else:
+                raw = body
+            messages = count_proto_messages(raw) if encoding is Encoding.PROTOBUF else count_json_objects(raw)
+            if messages > MAX_MESSAGES_PER_REQUEST:
+                raise _Refused(413, f"the body holds more than {MAX_MESSAGES_PER_REQUEST} messages (spans, events, links, attributes, values); send smaller batches")
+            decoded_bytes = messages * BYTES_PER_MESSAGE
+            if held[0] + decoded_bytes > self.budget.limit_bytes:
+                raise _Refused(413, f"decoding the body would take more than the receiver's memory budget of {self.budget.limit_bytes} bytes; send smaller batches")
+            self._take(held, decoded_bytes)
+            signal = head.signal or TRACES
+            translation, rejected = self._translate(raw, encoding, signal)
+            reason = _REJECTED_REASONS[signal]
+            skipped = translation.skipped
             translation, dropped, truncated = bounded(translation)
+        except _Busy:
+            return self.busy_reply(head)
         except _Refused as refused:
             _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
             return self._error(refused.status, refused.message, encoding)
@@ -255,75 +366,73 @@ class ReceiverCore:
             return self._error(503, "the score store is unavailable; retry later", encoding)
         rows = written if isinstance(written, int) and not isinstance(written, bool) else 0
         if rejected:
-            _logger.info("Rejected %d span(s) of an OTLP %s export: %s", rejected, head.transport, reason)
+            _logger.info("Rejected %d item(s) of an OTLP %s %s export: %s", rejected, head.transport, signal, reason)
         if truncated:
             _logger.info("Shortened overlong text of %d record(s) of an OTLP %s export", truncated, head.transport)
         notes = [reason] if rejected else []
         if dropped:
             notes.append(f"{dropped} score or metadata record(s) over the receiver's per-record limits were dropped")
             _logger.info("Dropped %d record(s) of an OTLP %s export: over the per-record limits", dropped, head.transport)
-        return self._success(encoding, rejected, "; ".join(notes), rows)
+        if skipped:
+            notes.append(f"{skipped} score or metadata form(s) that break their schema were skipped")
+            _logger.info("Skipped %d unreadable score or metadata form(s) of an OTLP %s export", skipped, head.transport)
+        return self._success(encoding, rejected, "; ".join(notes), rows, signal)
 
     def _decompress(self, body: bytes, content_encoding: str) -> bytes:
         """The decompressed body, refused as 413 past ``max_body_bytes`` (a small gzip bomb stays small)."""
         if content_encoding in _IDENTITY:
             return body
-        wbits = _DECOMPRESSORS[content_encoding]
-        limit = self.max_body_bytes
-        chunks: List[bytes] = []
-        size = 0
-        remaining = body
         try:
-            # A gzip body may hold several members back to back; each needs its own decompressor.
-            while True:
-                decompressor = zlib.decompressobj(wbits)
-                chunk = decompressor.decompress(remaining, limit - size + 1)
-                size += len(chunk)
-                if size > limit:
-                    raise _Refused(413, f"the body is larger than {limit} bytes once decompressed")
-                chunks.append(chunk)
-                if not decompressor.eof:
-                    raise _Refused(400, f"the {content_encoding} body is truncated")
-                remaining = decompressor.unused_data
-                if not remaining:
-                    break
-        except zlib.error as exc:
-            raise _Refused(400, f"the body is not valid {content_encoding} ({exc})") from None
-        return b"".join(chunks)
+            return inflate(body, _DECOMPRESSORS[content_encoding], self.max_body_bytes, content_encoding)
+        except TooCostly as refused:
+            raise _Refused(refused.status, refused.message) from None
 
-    def _translate(self, raw: bytes, encoding: Encoding) -> Tuple[Translation, int, str]:
-        """Records of the readable spans, how many spans were not readable, and why."""
-        if encoding is Encoding.PROTOBUF:
-            try:
-                request = ExportTraceServiceRequest.FromString(raw)
-            except (DecodeError, RecursionError, ValueError) as exc:
-                raise _Refused(400, f"the body is not an OTLP ExportTraceServiceRequest ({exc})") from None
-            rejected = _drop_unreadable_proto_spans(request)
-            if rejected:  # the request changed: translate what is left of it
-                return _readable(records_from_otlp_proto, request), rejected, _REJECTED_REASON
-            # Unchanged, so the translator reads the bytes already in hand, neither parsing nor
-            # serializing the request again (it searches them for the names it decodes).
-            return records_from_parsed_otlp_proto(raw, request), 0, _REJECTED_REASON
+    def _translate(self, raw: bytes, encoding: Encoding, signal: str) -> Tuple[Translation, int]:
+        """Records of the export and how many of its spans or log records are rejected.
+
+        Which ones are is the translator's rule (:func:`~otel_scoring.translate.records_from_export`).
+        """
         try:
-            document = json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise _Refused(400, f"the body is not JSON ({exc})") from None
-        cleaned, rejected = _drop_unreadable_json_spans(document)
-        return _readable(records_from_otlp_json, cleaned), rejected, _REJECTED_REASON
+            export = records_from_export(raw, signal=signal, encoding=encoding.value)
+        except TranslationError as exc:
+            raise _Refused(400, f"the body is not an OTLP {_REQUEST_NAMES[signal]} ({exc})") from None
+        return export.translation, export.rejected
 
     # --- Replies ------------------------------------------------------------------------------------
 
-    def _success(self, encoding: Optional[Encoding], rejected: int, message: str, rows: int) -> Reply:
+    def _success(self, encoding: Optional[Encoding], rejected: int, message: str, rows: int, signal: str = TRACES) -> Reply:
         """OK; a ``message`` with no rejected spans is a warning, as OTLP's partial success allows."""
-        response = ExportTraceServiceResponse()
-        if rejected:
-            response.partial_success.rejected_spans = rejected
+        response: Union[ExportTraceServiceResponse, ExportLogsServiceResponse]
+        if signal == LOGS:
+            response = ExportLogsServiceResponse()
+            if rejected:
+                response.partial_success.rejected_log_records = rejected
+        else:
+            response = ExportTraceServiceResponse()
+            if rejected:
+                response.partial_success.rejected_spans = rejected
         if message:
             response.partial_success.error_message = message
         if encoding is Encoding.JSON:
             body = MessageToJson(response, indent=None).encode("utf-8")
             return Reply(200, JSON_CONTENT_TYPE, body, message, rows, rejected)
         return Reply(200, PROTOBUF_CONTENT_TYPE, response.SerializeToString(), message, rows, rejected)
+
+    def _log_busy(self, head: RequestHead) -> None:
+        now = time.monotonic()
+        if now - self._last_busy_log >= _BUSY_LOG_INTERVAL_SECONDS:  # a flood logs once a minute
+            self._last_busy_log = now
+            _logger.warning(
+                "Answered an OTLP %s export %s: the requests in flight hold the receiver's memory budget of %d bytes",
+                head.transport,
+                "429" if head.transport == HTTP else "RESOURCE_EXHAUSTED",
+                self.budget.limit_bytes,
+            )
+
+    def _busy(self, encoding: Optional[Encoding]) -> Reply:
+        reply = self._error(429, "the receiver is busy with other exports; retry later", encoding)
+        seconds = BUSY_RETRY_AFTER_SECONDS
+        return Reply(reply.status, reply.content_type, reply.body, reply.message, headers=(("Retry-After", str(seconds)),), retry_after_seconds=seconds)
 
     @staticmethod
     def error_reply(status: int, message: str, encoding: Optional[Encoding] = None) -> Reply:
@@ -351,106 +460,3 @@ class ReceiverCore:
                     return False
                 self._idle.wait(remaining)
         return True
-
-
-def _readable(translate: Callable[[Any], Translation], request: Any) -> Translation:
-    try:
-        return translate(request)
-    except TranslationError as exc:  # the translator's word for "not trace data at all"
-        raise _Refused(400, f"the body is not an OTLP trace export ({exc})") from None
-
-
-# --- Spans that cannot be read ----------------------------------------------------------------------
-#
-# A span without a valid trace id and span id cannot be placed in any trace, so none of its scores
-# could be attributed: OTLP's partial success reports it as rejected, the rest of the export is kept.
-
-_REJECTED_REASON = "spans without a valid trace id and span id were rejected"
-_TRACE_ID_BYTES = 16
-_SPAN_ID_BYTES = 8
-
-
-def _valid_id(raw: bytes, size: int) -> bool:
-    return len(raw) == size and any(raw)
-
-
-def _drop_unreadable_proto_spans(request: ExportTraceServiceRequest) -> int:
-    rejected = 0
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            kept = [s for s in scope_spans.spans if _valid_id(s.trace_id, _TRACE_ID_BYTES) and _valid_id(s.span_id, _SPAN_ID_BYTES)]
-            dropped = len(scope_spans.spans) - len(kept)
-            if dropped:
-                rejected += dropped
-                copies = [type(span)() for span in kept]
-                for copy, span in zip(copies, kept):
-                    copy.CopyFrom(span)
-                del scope_spans.spans[:]
-                scope_spans.spans.extend(copies)
-    return rejected
-
-
-def _json_id(value: Any, size: int) -> bool:
-    """OTLP JSON writes ids as hex; base64 (protobuf's generic JSON mapping) is read as well."""
-    if not isinstance(value, str):
-        return False
-    if len(value) == 2 * size:
-        try:
-            return _valid_id(bytes.fromhex(value), size)
-        except ValueError:
-            pass
-    try:
-        return _valid_id(base64.b64decode(value, validate=True), size)
-    except (binascii.Error, ValueError):
-        return False
-
-
-def _drop_unreadable_json_spans(document: Any) -> Tuple[Any, int]:
-    """A copy of an OTLP JSON request without its unreadable spans, and how many those were.
-
-    A body that is not an OTLP JSON request at all (not an object, lists that are not lists) is
-    refused whole as malformed.
-    """
-    if not isinstance(document, dict):
-        raise _Refused(400, "the body is not an OTLP JSON request (expected an object with resourceSpans)")
-    resource_list = _json_list(document, "resourceSpans", "resource_spans")
-    rejected = 0
-    cleaned_resources = []
-    for resource_spans in resource_list:
-        if not isinstance(resource_spans, dict):
-            raise _Refused(400, "resourceSpans must hold objects")
-        cleaned_scopes = []
-        for scope_spans in _json_list(resource_spans, "scopeSpans", "scope_spans"):
-            if not isinstance(scope_spans, dict):
-                raise _Refused(400, "scopeSpans must hold objects")
-            spans = _json_list(scope_spans, "spans")
-            kept = [
-                span
-                for span in spans
-                if isinstance(span, dict)
-                and _json_id(span.get("traceId", span.get("trace_id")), _TRACE_ID_BYTES)
-                and _json_id(span.get("spanId", span.get("span_id")), _SPAN_ID_BYTES)
-            ]
-            rejected += len(spans) - len(kept)
-            cleaned_scopes.append({**scope_spans, "spans": kept})
-        cleaned_resources.append(_with_list(resource_spans, "scopeSpans", "scope_spans", cleaned_scopes))
-    return _with_list(document, "resourceSpans", "resource_spans", cleaned_resources), rejected
-
-
-def _with_list(parent: Mapping[str, Any], name: str, alias: str, items: List[Any]) -> Dict[str, Any]:
-    """A copy of ``parent`` holding ``items`` under ``name`` and nothing under its snake_case alias."""
-    copy = {key: value for key, value in parent.items() if key != alias}
-    copy[name] = items
-    return copy
-
-
-def _json_list(parent: Mapping[str, Any], *names: str) -> List[Any]:
-    for name in names:
-        if name in parent:
-            value = parent[name]
-            if value is None:
-                return []
-            if not isinstance(value, list):
-                raise _Refused(400, f"{name} must be a list")
-            return value
-    return []
