@@ -278,6 +278,7 @@ class ScoringSpanProcessor(SpanProcessor):
 
 
 _Events = List[Tuple[str, dict]]
+_LIMITS, _EVENTS = _sdk_span.LIMITS, _sdk_span.EVENTS  # bound once: read on every score
 
 
 def _encode(item: Writable) -> Tuple[_Events, dict]:
@@ -297,11 +298,11 @@ def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
         # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
         # from its own on_end): the SDK would drop the event, so a carrier takes it.
         return False
-    limits = getattr(span, _sdk_span.LIMITS, None)  # SDK SpanLimits; absent on other Span types
+    limits = getattr(span, _LIMITS, None)  # SDK SpanLimits; absent on other Span types
     if limits is not None:
         max_events = limits.max_events
         # len() of the SDK's own event list: span.events copies it into a tuple on every call.
-        if max_events is not None and len(getattr(span, _sdk_span.EVENTS, None) or span.events) + len(events) > max_events:
+        if max_events is not None and len(getattr(span, _EVENTS, None) or span.events) + len(events) > max_events:
             # Adding would push older events out of the span: carry it instead, losing nothing.
             _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
             return False
