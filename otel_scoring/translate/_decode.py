@@ -111,7 +111,7 @@ class RecordCollector:
     last: readers add in input order, so comparing times with ``<=`` is that (time, position) order.
     """
 
-    __slots__ = ("_scores", "_score_times", "_metadata", "_metadata_times")
+    __slots__ = ("_scores", "_score_times", "_metadata", "_metadata_times", "resource", "_resources")
 
     def __init__(self) -> None:
         # key -> record, and key -> time of that write in ns. Two dicts rather than one of
@@ -122,9 +122,14 @@ class RecordCollector:
         # A memo id is unique within one run only: the same code re-run in another trace reuses it.
         self._metadata: Dict[Tuple[Any, str, int], MetadataRecord] = {}
         self._metadata_times: Dict[Tuple[Any, str, int], int] = {}
+        # The attributes of the resource whose events are being added, set by the reader (None
+        # when it has none); the first seen per trace, a run's own spans' before a carrier's.
+        self.resource: Optional[Mapping[str, Any]] = None
+        self._resources: Dict[str, Tuple[Mapping[str, Any], bool]] = {}
 
     def add_view(self, view: SpanView) -> None:
         span_name = None if is_carrier(view.name, view.attributes) else view.name
+        self.resource = view.resource
         for event_name, time_unix_nano, attributes in view.events:
             if event_name == _SCORE_EVENT:
                 self.add_score_event(time_unix_nano, attributes, view.service_name, span_name, view, _view_ids)
@@ -156,6 +161,8 @@ class RecordCollector:
         except _UNREADABLE:
             return
         self._keep_score(score, time_unix_nano)
+        if self.resource is not None and score.trace_id is not None:
+            self._note_resource(score.trace_id, span_name is not None)
 
     def add_metadata_event(self, time_unix_nano: int, attributes: Mapping[str, Any], service_name: Optional[str], span_name: Optional[str]) -> None:
         try:
@@ -167,6 +174,13 @@ class RecordCollector:
         if previous is None or previous <= time_unix_nano:
             self._metadata[key] = update
             self._metadata_times[key] = time_unix_nano
+        if self.resource is not None and update.trace_id is not None:
+            self._note_resource(update.trace_id, span_name is not None)
+
+    def _note_resource(self, trace_id: str, from_run: bool) -> None:
+        known = self._resources.get(trace_id)
+        if known is None or (from_run and not known[1]):
+            self._resources[trace_id] = (self.resource, from_run)  # type: ignore[assignment]
 
     def add_annotations(self, view: SpanView, span_name: Optional[str]) -> None:
         """OpenInference annotation attributes of a span (found at the span's start)."""
@@ -176,6 +190,8 @@ class RecordCollector:
             return
         for score in annotations:
             self._keep_score(score, view.start_time_unix_nano)
+            if self.resource is not None and score.trace_id is not None:
+                self._note_resource(score.trace_id, span_name is not None)
 
     def _keep_score(self, score: ScoreRecord, time_unix_nano: int) -> None:
         previous = self._score_times.get(score.id)
@@ -184,7 +200,9 @@ class RecordCollector:
             self._score_times[score.id] = time_unix_nano
 
     def translation(self) -> Translation:
-        return Translation(scores=_sorted(self._scores.values(), _SCORE_ORDER), metadata=_sorted(self._metadata.values(), _METADATA_ORDER))
+        return Translation(
+            scores=_sorted(self._scores.values(), _SCORE_ORDER), metadata=_sorted(self._metadata.values(), _METADATA_ORDER), resources=self._resources
+        )
 
 
 def _sorted(records: Iterable[Any], order: Callable[[Any], Any]) -> List[Any]:

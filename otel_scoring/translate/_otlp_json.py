@@ -38,7 +38,8 @@ def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...]
     """The spans of one request (``{"resourceSpans": [...]}``, or ``{"batches": [...]}`` for Tempo)."""
     for resource_spans in list_of_dicts(document, *resource_spans_keys):
         resource = resource_spans.get("resource")
-        service_name = attributes(resource.get("attributes")).get(_SERVICE_NAME) if isinstance(resource, Mapping) else None
+        resource_attributes = attributes(resource.get("attributes")) if isinstance(resource, Mapping) else None
+        service_name = resource_attributes.get(_SERVICE_NAME) if resource_attributes is not None else None
         if not isinstance(service_name, str):
             service_name = None
         groups: List[Mapping[str, Any]] = []
@@ -46,10 +47,10 @@ def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...]
             groups.extend(list_of_dicts(resource_spans, key))
         for group in groups:
             for span in list_of_dicts(group, "spans"):
-                yield _span_view(span, service_name)
+                yield _span_view(span, service_name, resource_attributes)
 
 
-def _span_view(span: Mapping[str, Any], service_name: Optional[str]) -> SpanView:
+def _span_view(span: Mapping[str, Any], service_name: Optional[str], resource: Optional[Mapping[str, Any]] = None) -> SpanView:
     name = span.get("name")
     return SpanView(
         trace_id=hex_id(first(span, "traceId", "trace_id"), TRACE_ID_BYTES),
@@ -61,6 +62,7 @@ def _span_view(span: Mapping[str, Any], service_name: Optional[str]) -> SpanView
         attributes=attributes(span.get("attributes")),
         events=_events(span.get("events")),
         links=_links(span.get("links")),
+        resource=resource,
     )
 
 
