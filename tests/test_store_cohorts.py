@@ -9,8 +9,8 @@ import pytest
 
 from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
-from dashboard_workload import fill
-from record_builders import T0, TRACE_A, TRACE_B, score, update
+from support.dashboard_workload import fill
+from support.record_builders import T0, TRACE_A, TRACE_B, score, update
 
 # The tables a store had before the cohort tables existed, verbatim.
 _OLD_SCHEMA = """
