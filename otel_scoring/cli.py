@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 DEFAULT_DB_PATH = "otel-scoring.db"
+DEFAULT_UI_PORT = 4320
+DASHBOARD_PREFIX = "/ui/"
+COMPARE_UNUSABLE_EXIT = 2  # `compare` could not compare: not a verdict, so not the degradation code 1
 PAGE_SIZE = 500  # records `scores` and `forward` read from the store (and print or send) at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
 RETENTION_CHECK_SECONDS = 600.0  # how often `serve --retain` deletes what has grown too old
@@ -153,7 +156,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help=db_help)
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
     serve.add_argument("--retain", type=parse_duration, metavar="AGE", help="delete stored records older than this (30d, 12h), at start and every 10 minutes (default: keep everything)")
+    serve.add_argument("--jaeger-url", metavar="URL", help="Jaeger's UI (http://localhost:16686): the dashboard links each run to its trace there")
+    serve.add_argument("--no-ui", dest="ui", action="store_false", help=f"do not serve the dashboard under {DASHBOARD_PREFIX} on the OTLP/HTTP port")
     serve.set_defaults(run=_serve)
+
+    ui = commands.add_parser("ui", help="open a score store in the dashboard, without receiving", description="Serve the dashboard (trends, runs, compare) of a score store on loopback; the first line printed is its URL.")
+    ui.add_argument("--db", help=db_help)
+    ui.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    ui.add_argument("--port", type=_port, default=DEFAULT_UI_PORT, help=f"port (default {DEFAULT_UI_PORT}; 0 picks a free port)")
+    ui.add_argument("--allow-non-loopback", action="store_true", help="allow a --host other machines can reach (use --token there)")
+    ui.add_argument("--token", help=f"require this bearer token (default: ${OTEL_SCORING_RECEIVER_TOKEN}); a browser passes it once as ?token=")
+    ui.add_argument("--jaeger-url", metavar="URL", help="Jaeger's UI (http://localhost:16686): each run links to its trace there")
+    ui.set_defaults(run=_ui)
+
+    compare = commands.add_parser(
+        "compare",
+        help="is the candidate cohort's score worse than the baseline's?",
+        description="Compare one score between two cohorts (Welch's t interval at 95%%); exit 1 when the candidate is significantly worse, 2 when the comparison cannot be made.",
+    )
+    compare.add_argument("--db", help=db_help)
+    compare.add_argument("--name", required=True, help="the score name to compare")
+    compare.add_argument("--by", required=True, metavar="KEY", help="a resource attribute (service.version, deployment.environment), metadata.<kind>.<key>, dataset_run, or time")
+    compare.add_argument("--baseline", metavar="VALUE", help="the baseline cohort's value (START/END for --by time); with --candidate")
+    compare.add_argument("--candidate", metavar="VALUE", help="the candidate cohort's value; without both, a key with two values compares them, the older as baseline")
+    compare.add_argument("--lower-is-better", action="store_true", help="a lower score is better (latency, error counts); default: higher is better")
+    compare.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (the dashboard API's answer)")
+    compare.set_defaults(run=_compare)
 
     scores = commands.add_parser("scores", help="list stored scores", description="List stored scores, oldest first.")
     scores.add_argument("--db", help=db_help)
@@ -280,12 +308,16 @@ def _serve(args: argparse.Namespace) -> int:
                 on_stored=sink,
                 shutdown_timeout_seconds=DEFAULT_SHUTDOWN_TIMEOUT_SECONDS if sink is None else FORWARD_SHUTDOWN_TIMEOUT_SECONDS,
             )
+            if args.ui:
+                receiver.mount(_dashboard(store, args))
             receiver.start()
         except (ValueError, OSError) as error:
             raise _CommandError(f"cannot listen: {error}") from None
         try:
             _say(f"receiving OTLP/gRPC on {receiver.grpc_endpoint}")
             _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
+            if args.ui:
+                _say(f"dashboard on {receiver.http_endpoint.rstrip('/')}{DASHBOARD_PREFIX}")
             if receiver.core.requires_token:
                 _say("every export must carry Authorization: Bearer <token>")
             for forwarder in args.forward:
@@ -307,6 +339,64 @@ def _serve(args: argparse.Namespace) -> int:
             _say(f"{sink.dropped_batches} batch(es) were not forwarded (the queue was full); they are in the store: send them with `otel-scoring forward`")
     _say("stopped")
     return 0
+
+
+def _dashboard(store: Any, args: argparse.Namespace, redirect_root: bool = False) -> Any:
+    from otel_scoring.dashboard import Dashboard
+
+    token = resolve_str(args.token, OTEL_SCORING_RECEIVER_TOKEN) or None
+    return Dashboard(store, token=token, jaeger_url=args.jaeger_url, prefix=DASHBOARD_PREFIX, redirect_root=redirect_root)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from otel_scoring.dashboard import NotReceiving
+    from otel_scoring.receiver import is_loopback
+    from otel_scoring.receiver._core import ReceiverCore
+    from otel_scoring.receiver._http import HTTPReceiverThread
+
+    if not is_loopback(args.host) and not args.allow_non_loopback:
+        raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token)")
+    stop = threading.Event()
+    with _stop_on_signals(stop), _open_existing_store(args.db) as store:
+        dashboard = _dashboard(store, args, redirect_root=True)
+        # The receiver's HTTP server, for its connection limits and deadlines; every path is
+        # the dashboard's or refused, so nothing is ever received.
+        core = ReceiverCore(lambda translation: 0)
+        try:
+            server = HTTPReceiverThread(core, args.host, args.port)
+        except (ValueError, OSError) as error:
+            raise _CommandError(f"cannot listen: {error}") from None
+        server.mount(dashboard)
+        server.mount(NotReceiving())
+        server.start()
+        try:
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            token = resolve_str(args.token, OTEL_SCORING_RECEIVER_TOKEN)
+            _print(f"http://{host}:{server.port}{DASHBOARD_PREFIX}" + (f"?token={token}" if token else ""))
+            _say(f"showing the score store {os.path.abspath(store.path)} (Ctrl+C to stop)")
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop(5.0)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from otel_scoring.dashboard import ApiError, compare
+
+    params = {"name": args.name, "by": args.by, "lower_is_better": "true" if args.lower_is_better else "false"}
+    if args.baseline is not None:
+        params["baseline"] = args.baseline
+    if args.candidate is not None:
+        params["candidate"] = args.candidate
+    with _open_existing_store(args.db) as store:
+        try:
+            answer = compare(store, params)
+        except ApiError as error:
+            print(f"otel-scoring compare: {error.message}", file=sys.stderr)
+            return COMPARE_UNUSABLE_EXIT
+    _print(_formatting.json_lines([answer]) if args.format == "json" else _formatting.comparison_table(answer))
+    return 1 if answer["degraded"] else 0
 
 
 def _apply_retention(store: Any, retain: timedelta) -> None:

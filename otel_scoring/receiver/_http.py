@@ -36,7 +36,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
@@ -135,6 +135,10 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         return _framing_refusal(self.headers) or self.server.core.refuse(head)
 
     def _answer(self) -> None:
+        route = self.server.route_for(urlsplit(self.path).path)
+        if route is not None:
+            self._answer_route(route)
+            return
         head = self._head()
         refusal = self._refusal(head)
         if refusal is not None:
@@ -149,6 +153,13 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
             self._refuse(ReceiverCore.error_reply(bad.status, bad.message, head.encoding))
             return
         self._send(self.server.core.handle(head, body))
+
+    def _answer_route(self, route: "Route") -> None:
+        """A request for a mounted route (the dashboard): read-only, so its body is never read."""
+        if self.headers.get("Content-Length", "0").strip() not in ("", "0") or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # an unread body cannot be followed by another request
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._send(route.respond(self.command, self.path, headers))
 
     def _read_body(self, head: RequestHead) -> bytes:
         if head.chunked:
@@ -304,14 +315,30 @@ def _busy_response() -> bytes:
     return head.encode("ascii") + reply.body
 
 
+class Route(Protocol):
+    """Another application on the OTLP/HTTP port (the dashboard), asked before the OTLP core."""
+
+    def handles(self, path: str) -> bool: ...
+
+    def respond(self, method: str, target: str, headers: Mapping[str, str]) -> Reply: ...
+
+
 class OTLPHTTPServer(ThreadingHTTPServer):
     """``POST /v1/traces`` on a thread per connection, at most ``max_connections`` at once.
 
     The threads never block shutdown: requests in flight are awaited by the core, with a deadline.
+    Mounted :class:`Route` s answer the paths they handle, within the same connection limits.
     """
 
     daemon_threads = True
     block_on_close = False
+    routes: Tuple[Route, ...] = ()
+
+    def route_for(self, path: str) -> Optional[Route]:
+        for route in self.routes:
+            if route.handles(path):
+                return route
+        return None
 
     def __init__(
         self,
@@ -408,6 +435,10 @@ class HTTPReceiverThread:
             target=self._server.serve_forever, kwargs={"poll_interval": _POLL_INTERVAL_SECONDS}, name="otel-scoring-http", daemon=True
         )
         self._stopped = False
+
+    def mount(self, route: Route) -> None:
+        """Serve ``route`` beside OTLP (routes mounted first are asked first)."""
+        self._server.routes = (*self._server.routes, route)
 
     def start(self) -> None:
         self._thread.start()
