@@ -67,3 +67,30 @@ def test_a_run_links_to_jaeger_and_the_dashboard_only_reads(receiver):
     # The OTLP endpoint is untouched: a GET there is still the receiver's 405, not the dashboard's.
     status, headers, _ = _get(receiver, urlsplit(receiver.traces_url).path, auth)
     assert status == 405 and "Content-Security-Policy" not in headers
+
+
+def test_otel_scoring_ui_prints_its_url_first_and_receives_nothing(tmp_path):
+    """`otel-scoring ui --port 0` prints the dashboard's URL on its first line; OTLP sent to it is refused, the store unchanged."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "scores.db")
+    fill(path, runs_per_release=2)
+    process = subprocess.Popen([sys.executable, "-m", "otel_scoring", "ui", "--db", path, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.hostname, parts.path) == ("http", "127.0.0.1", "/ui/")
+        connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
+        connection.request("GET", "/ui/api/trends?bucket=1d&name=helpfulness")
+        series = json.loads(connection.getresponse().read())["series"]
+        assert [(entry["name"], entry["count"]) for entry in series] == [("helpfulness", 4)]
+        connection.request("POST", "/v1/traces", body=b"\x00", headers={"Content-Type": "application/x-protobuf"})
+        response = connection.getresponse()
+        assert response.status == 404 and "receives nothing" in json.loads(response.read())["error"]
+        connection.close()
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    with ScoreStore(path) as store:
+        assert store.count_scores() == 4 * 5
