@@ -88,10 +88,11 @@ def _timed(call: Callable[[], object]) -> Callable[[], float]:
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_dashboard")
     parser.add_argument("--scores", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per page (default 5)")
     parser.add_argument("--quick", action="store_true", help="20 000 scores and few rounds: shows it works; not the numbers to quote")
     args = parser.parse_args(argv)
     scores = 20_000 if args.quick else args.scores
-    rounds = 3 if args.quick else 7
+    rounds = 3 if args.quick else max(1, args.rounds)
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as scratch, ScoreStore(os.path.join(scratch, "scores.db")) as store:
         started = time.perf_counter()
         fill(store, scores)
@@ -123,7 +124,7 @@ def main(argv: List[str]) -> int:
         failed = False
         print(f"{'page':<10} {'API (s)':>9} {'SQL (s)':>9} {'ratio':>7} {'budget':>7}")
         for page, (subject, baseline, budget) in cases.items():
-            result = compare(_timed(subject), _timed(baseline), rounds=rounds)
+            result = compare(_timed(subject), _timed(baseline), rounds=rounds, warmup_rounds=1 if args.quick else 0)
             over = result.ratio > budget
             failed |= over and not args.quick
             print(f"{page:<10} {min(result.subject):>9.3f} {min(result.baseline):>9.3f} {result.ratio:>6.2f}x {budget:>6.1f}x{'  OVER BUDGET' if over else ''}")
