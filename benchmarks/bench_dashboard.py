@@ -9,8 +9,9 @@ it times the API function the page calls against the least SQL that answers the 
 
 * trends (all names, 1 h buckets): p50/p90 need each bucket's values ranked, so the budget is
   against ``GROUP BY name, bucket`` with ``AVG``: at most ``TRENDS_BUDGET`` times.
-* compare (helpfulness by service.version): two cohort scans for count/mean and variance plus
-  histogram, against one ``GROUP BY`` of the same join: at most ``COMPARE_BUDGET`` times.
+* compare (helpfulness by service.version, cohorts found by the API): the cohort values, then
+  per cohort its count/mean, labels, and variance with histogram (seven passes over the join),
+  against one ``GROUP BY`` of the same join: at most ``COMPARE_BUDGET`` times.
 * runs (the newest page, with its scores and the total): against ``COUNT(*)`` of runs plus the
   newest 50: at most ``RUNS_BUDGET`` times.
 * overview (names, services, cohort keys): against ``SELECT DISTINCT name``: at most
@@ -36,8 +37,8 @@ from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.store import ScoreStore
 
 TRENDS_BUDGET = 8.0
-COMPARE_BUDGET = 4.0
-RUNS_BUDGET = 3.0
+COMPARE_BUDGET = 6.0
+RUNS_BUDGET = 4.0
 OVERVIEW_BUDGET = 3.0
 SCORES_PER_RUN = 5
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
