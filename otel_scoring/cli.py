@@ -340,6 +340,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             _say(f"receiving OTLP/gRPC on {receiver.grpc_endpoint}")
             _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
+            _say(f"receiving OTLP/HTTP logs on {receiver.logs_url}")
             if args.ui:
                 _say(f"dashboard on {receiver.http_endpoint.rstrip('/')}{DASHBOARD_PREFIX}")
             if receiver.core.requires_token:
