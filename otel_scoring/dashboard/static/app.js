@@ -3,7 +3,15 @@
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const view = document.getElementById("view");
+const main = document.getElementById("view");
+
+// Each page draws into a container of its own: a page still loading when the next one starts
+// (a quick second click) fills a container no longer on screen, never the new page.
+function fresh() {
+  const container = h("div");
+  main.replaceChildren(container);
+  return container;
+}
 const BUCKETS = [["1m", "1 minute"], ["5m", "5 minutes"], ["15m", "15 minutes"], ["1h", "1 hour"], ["6h", "6 hours"], ["1d", "1 day"], ["7d", "1 week"]];
 const LABEL_COLORS = ["#3a5bd9", "#e07b24", "#2e9d6b", "#c2417a", "#8a63d2", "#b8a02a", "#3aa6c4", "#7a7f8a"];
 let overview = null;
@@ -81,6 +89,7 @@ function noScores() {
 // --- Trends -----------------------------------------------------------------------------------
 
 async function showTrends(params) {
+  const view = fresh();
   const filters = h("form", { class: "filters", onsubmit: (event) => { event.preventDefault(); go("trends", Object.fromEntries(new FormData(event.target))); } },
     h("label", {}, "Score", select("name", [["", "All scores"], ...overview.names.map((n) => [n, n])], params.name || "")),
     h("label", {}, "Service", select("service", [["", "All services"], ...overview.services.map((n) => [n, n])], params.service || "")),
@@ -197,6 +206,7 @@ function sharesChart(rows) {
 // --- Runs -------------------------------------------------------------------------------------
 
 async function showRuns(params) {
+  const view = fresh();
   const offset = Number(params.offset || 0);
   const search = h("form", { class: "filters", onsubmit: (event) => { event.preventDefault(); go("runs", { q: new FormData(event.target).get("q") }); } },
     h("label", {}, "Search runs", h("input", { type: "search", name: "q", value: params.q || "", size: 48, placeholder: "trace id, run name, service, metadata value or score name" })),
@@ -219,6 +229,7 @@ async function showRuns(params) {
 }
 
 async function showRun(traceId) {
+  const view = fresh();
   view.replaceChildren(h("p", { class: "muted" }, "Loading run…"));
   let run;
   try { run = await api("run", { trace: traceId }); } catch (error) { return view.replaceChildren(h("h1", {}, "Run"), failure(error)); }
@@ -249,6 +260,7 @@ async function showRun(traceId) {
 // --- Compare ----------------------------------------------------------------------------------
 
 async function showCompare(params) {
+  const view = fresh();
   view.replaceChildren(h("h1", {}, "Compare two cohorts"));
   if (!overview.scores) return view.append(noScores());
   const name = params.name || overview.names[0];
@@ -325,14 +337,18 @@ function histogram(answer) {
 
 // --- Shell ------------------------------------------------------------------------------------
 
+let renders = 0;
+
 async function render() {
+  const mine = ++renders;
   const { parts, params } = route();
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === (parts[0] === "run" ? "runs" : parts[0]));
   try {
     overview = await api("overview");
   } catch (error) {
-    return view.replaceChildren(h("h1", {}, "otel-scoring"), failure(error));
+    return fresh().replaceChildren(h("h1", {}, "otel-scoring"), failure(error));
   }
+  if (mine !== renders) return;  // the address changed while this one loaded: the newer render draws
   document.getElementById("store-summary").textContent = `${overview.scores} scores · ${overview.metadata_updates} metadata updates`;
   if (parts[0] === "runs") return showRuns(params);
   if (parts[0] === "run" && parts[1]) return showRun(parts[1]);
