@@ -54,10 +54,12 @@ def free_port() -> int:
 
 
 class PostgresCluster:
-    """A running server: ``url(database)`` connects to it; ``new_database()`` makes an empty one."""
+    """A server on a cluster in ``root`` (a directory of its own: it is handed to the server's user
+    and deleted by ``stop()``): ``url(database)`` connects to it; ``new_database()`` makes an empty one."""
 
-    def __init__(self, bin_dir: Path, root: Path) -> None:
+    def __init__(self, bin_dir: Path, root: Path, fsync: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.fsync = fsync
         self.root = root
         self.data = root / "data"
         self.port = free_port()
@@ -77,11 +79,12 @@ class PostgresCluster:
             user=self._user(), cwd=self.root, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=START_TIMEOUT_SECONDS,
         )
         log = open(self.root / "postgres.log", "wb")
-        # fsync off: a throwaway cluster need not survive a power cut, and the tests run faster.
+        # fsync off for the tests: a throwaway cluster need not survive a power cut, and they run
+        # faster; on for the benchmark, as a deployment runs it.
         self._process = subprocess.Popen(
             [
                 str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
-                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=100",
+                "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if self.fsync else 'off'}", "-c", "max_connections=100",
             ],
             user=self._user(), cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -116,14 +119,15 @@ class PostgresCluster:
         return self.url(name)
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-        try:
-            self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        """Stop the server and delete the cluster's directory."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
+            try:
+                self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -136,14 +140,12 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         _skip_or_fail(f"PostgreSQL is not installed (no /usr/lib/postgresql/*/bin): apt-get install -y postgresql, or set {PG_BIN_ENV_VAR}")
-    root = Path(tempfile.mkdtemp(prefix="otel-scoring-pg-"))
-    cluster = PostgresCluster(bin_dir, root)  # type: ignore[arg-type]
+    cluster = PostgresCluster(bin_dir, Path(tempfile.mkdtemp(prefix="otel-scoring-pg-")))  # type: ignore[arg-type]
     try:
         cluster.start()
         yield cluster
     finally:
         cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
