@@ -19,6 +19,7 @@ fresh PostgreSQL database, in this process, interleaved (``compare``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,28 @@ STORE_TIMEOUT_SECONDS = 300.0
 def _payloads(count: int) -> List[bytes]:
     spans = _workload.scored_spans(TRACES_PER_REQUEST * count)
     return [_workload.otlp_request(batch) for batch in _workload.batches(spans, TRACES_PER_REQUEST * (1 + _workload.CHILDREN))]
+
+
+def _cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User + system CPU seconds of a live process (and of its live children) from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def own(one: int) -> float:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+    total = own(pid)
+    if with_children:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    total += own(int(stat.parent.name))
+            except (OSError, ValueError):
+                continue
+    return total
 
 
 def _ingest_seconds(collector_endpoint: str, payloads: Sequence[bytes], store, expected_total: int) -> float:
@@ -110,6 +133,16 @@ def scale_out(quick: bool) -> None:
             payloads = _payloads(rounds * 3 * requests + 1)
             scores_per_request = len(records_from_otlp_proto(payloads[0]).scores)
             seconds = {n: [] for n in (1, 2, 3)}
+            cpu = {n: {"receivers": 0.0, "Collector": 0.0, "PostgreSQL": 0.0, "clients": 0.0} for n in (1, 2, 3)}
+
+            def cpu_now(n: int) -> dict:
+                return {
+                    "receivers": sum(_cpu_seconds(r.pid) for r in receivers[:n] if r.pid),
+                    "Collector": _cpu_seconds(collectors[n - 1].pid) if collectors[n - 1].pid else 0.0,
+                    "PostgreSQL": _cpu_seconds(cluster.pid, with_children=True) if cluster.pid else 0.0,
+                    "clients": sum(os.times()[:2]),
+                }
+
             with open_store(url) as store:
                 # Warm-up: one request through each configuration opens its connections; the same
                 # request three times stores its scores once.
@@ -123,12 +156,19 @@ def scale_out(quick: bool) -> None:
                         batch = payloads[used : used + requests]
                         used += requests
                         expected += scores_per_request * len(batch)
+                        before = cpu_now(n)
                         seconds[n].append(_ingest_seconds(collectors[n - 1].grpc_endpoint, batch, store, expected))
+                        after = cpu_now(n)
+                        for part in cpu[n]:
+                            cpu[n][part] += after[part] - before[part]
             scores_per_round = scores_per_request * requests
             rates = {n: scores_per_round / statistics.median(values) for n, values in seconds.items()}
             for n in (1, 2, 3):
                 spread = (max(seconds[n]) - min(seconds[n])) / statistics.median(seconds[n])
                 print(f"  {n} receiver(s): {rates[n]:,.0f} scores/s ({rates[n] / rates[1]:.2f}x one receiver; {rounds} rounds, spread {spread:.0%})")
+                wall = sum(seconds[n])
+                parts = ", ".join(f"{part} {used / wall:.2f}" for part, used in cpu[n].items())
+                print(f"    cores busy while ingesting (CPU s / wall s): {parts}; total {sum(cpu[n].values()) / wall:.2f} of {os.cpu_count()}")
         finally:
             for one in collectors:
                 one.stop()

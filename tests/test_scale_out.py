@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterator, List
@@ -137,3 +138,13 @@ def test_a_receiver_stopped_mid_stream_and_restarted_loses_no_score(receivers, p
     per_receiver = [r.traces() for r in receivers]
     for trace in set().union(*per_receiver):
         assert sum(trace in traces for traces in per_receiver) == 1, f"trace {trace} reached several receivers"
+
+
+def test_the_scale_out_benchmark_runs_and_reports_its_ratios(postgres_cluster):
+    """`python -m benchmarks.bench_scale_out --quick` completes and prints the 1/2/3-receiver ratios and the per-record cost."""
+    collector_binary()  # skip or fail here (as postgres_cluster does for PostgreSQL), not in the subprocess
+    completed = subprocess.run([sys.executable, "-m", "benchmarks.bench_scale_out", "--quick"], cwd=LOAD_BALANCING_CONFIG.parents[1], capture_output=True, text=True, timeout=400)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    for receivers in (1, 2, 3):
+        assert f"{receivers} receiver(s): " in completed.stdout and "x one receiver" in completed.stdout
+    assert "PostgreSQL" in completed.stdout and "SQLite" in completed.stdout and "x (best rounds" in completed.stdout

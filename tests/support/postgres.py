@@ -106,6 +106,11 @@ class PostgresCluster:
                     raise
                 time.sleep(0.1)
 
+    @property
+    def pid(self) -> Optional[int]:
+        """The postmaster's process id (each connection is served by a child of it)."""
+        return None if self._process is None else self._process.pid
+
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 

@@ -92,6 +92,10 @@ class ScaleOutReceiver:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         _wait_listening(self._process, (self.grpc_port, self.http_port), self.log, f"receiver {self.number}")
 
+    @property
+    def pid(self) -> Optional[int]:
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
         """SIGTERM (serve stops accepting, finishes the requests it has, closes the store)."""
         _stop(self._process)
@@ -137,6 +141,10 @@ class ScaleOutCollector:
             self._process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
         _wait_listening(self._process, (self.grpc_port, self.http_port), self.log, "the Collector")
         return self
+
+    @property
+    def pid(self) -> Optional[int]:
+        return None if self._process is None else self._process.pid
 
     def stop(self) -> None:
         _stop(self._process)
