@@ -15,16 +15,17 @@ collation: names and ids sort byte-wise, as in SQLite, whatever the database's l
 
 Each ``add`` is one transaction, committed before the receiver acknowledges the export: an
 acknowledged score is durable as PostgreSQL's ``synchronous_commit`` makes it. One connection
-behind a lock serves a process's threads; processes (receivers, the CLI) each have their own, and
-PostgreSQL's row locks order their writes of the same score id.
+behind a lock serves a process's threads, and is opened again when it breaks (the server
+restarted): the call that found it broken is repeated once on the new one. Processes (receivers,
+the CLI) each have their own connection, and PostgreSQL's row locks order their writes of the same
+score id.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
-
 import threading
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from otel_scoring import store as _sqlite_store
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -44,6 +45,7 @@ from otel_scoring.store import (
     to_microseconds,
 )
 
+T = TypeVar("T")
 URL_SCHEMES = ("postgresql://", "postgres://")
 _CONNECT_TIMEOUT_SECONDS = 10
 _MIGRATION_LOCK = 0x6F74_7363  # pg_advisory_xact_lock key: one migrating process at a time ("otsc")
@@ -112,17 +114,55 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-def _upsert_sql(table: _Table) -> str:
-    # Built from the constant column lists only: no caller input reaches the SQL text.
-    key = _KEYS[table.name]
-    updates = ", ".join(f"{column} = excluded.{column}" for column in table.columns if column not in key)
-    return (
-        f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({', '.join('%s' for _ in table.columns)})"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table.name}.timestamp_us"
-    )
+ROWS_PER_STATEMENT = 500  # rows in one multi-row upsert: 8 500 parameters, well under PostgreSQL's 65 535
 
 
-_UPSERT = {table.name: _upsert_sql(table) for table in (_SCORES, _METADATA)}
+class _Upsert:
+    """Multi-row upserts into one table: ``INSERT … VALUES (…), (…) … ON CONFLICT DO UPDATE``.
+
+    PostgreSQL refuses a statement that upserts one row twice, so the rows of a batch are first
+    collapsed to one per key: the one that applying them one by one would leave (the last of those
+    with the newest timestamp), which then wins over the stored row only if it is at least as new.
+    """
+
+    def __init__(self, table: _Table) -> None:
+        # Built from the constant column lists only: no caller input reaches the SQL text.
+        key = _KEYS[table.name]
+        updates = ", ".join(f"{column} = excluded.{column}" for column in table.columns if column not in key)
+        self._head = f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES "
+        self._row = f"({', '.join('%s' for _ in table.columns)})"
+        self._tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table.name}.timestamp_us"
+        self._key_positions = [table.columns.index(column) for column in key]
+        self._time_position = table.columns.index("timestamp_us")
+        self._statements: Dict[int, str] = {}  # at most ROWS_PER_STATEMENT of them
+
+    def _statement(self, rows: int) -> str:
+        sql = self._statements.get(rows)
+        if sql is None:
+            sql = self._statements[rows] = self._head + ", ".join([self._row] * rows) + self._tail
+        return sql
+
+    def _collapsed(self, rows: Sequence[tuple]) -> List[tuple]:
+        kept: Dict[tuple, tuple] = {}
+        for row in rows:
+            key = tuple(row[position] for position in self._key_positions)
+            previous = kept.get(key)
+            if previous is None or row[self._time_position] >= previous[self._time_position]:
+                kept[key] = row
+        return list(kept.values())
+
+    def run(self, cursor: Any, rows: Sequence[tuple]) -> int:
+        """Rows changed: inserted, or updated because the write is at least as new."""
+        unique = self._collapsed(rows)
+        written = 0
+        for start in range(0, len(unique), ROWS_PER_STATEMENT):
+            chunk = unique[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(self._statement(len(chunk)), [value for row in chunk for value in row])
+            written += max(cursor.rowcount, 0)
+        return written
+
+
+_UPSERT = {table.name: _Upsert(table) for table in (_SCORES, _METADATA)}
 
 
 class PostgresScoreStore:
@@ -141,13 +181,33 @@ class PostgresScoreStore:
         self.path = redacted_url(url)
         self._lock = threading.RLock()
         self._closed = False
-        # Autocommit: each add() opens its own transaction (``transaction()``); reads see what is committed.
-        self._connection = psycopg.connect(url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS, application_name="otel-scoring")
+        self._psycopg = psycopg
+        self._connection = self._connect()
         try:
             self._migrate()
         except BaseException:
             self._connection.close()
             raise
+
+    def _connect(self) -> Any:
+        # Autocommit: each add() opens its own transaction (``transaction()``); reads see what is committed.
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS, application_name="otel-scoring")
+
+    def _run(self, work: Callable[[Any], T]) -> T:
+        """``work(connection)`` under the lock; once more on a new connection when the old one
+        broke (the server restarted, a proxy dropped it). Safe to repeat: every write here is an
+        upsert or a delete by age, and a transaction that broke was rolled back."""
+        with self._lock:
+            if self._closed:
+                return work(self._connection)  # raises: the connection is closed
+            try:
+                return work(self._connection)
+            except self._psycopg.OperationalError:
+                if not self._connection.broken:
+                    raise
+            self._connection.close()
+            self._connection = self._connect()
+            return work(self._connection)
 
     def _migrate(self) -> None:
         with self._connection.transaction():
@@ -175,15 +235,12 @@ class PostgresScoreStore:
         metadata_rows = [_metadata_row(record) for record in metadata]
         if not score_rows and not metadata_rows:
             return 0
-        written = 0
-        with self._lock, self._connection.transaction(), self._connection.cursor() as cursor:
-            # executemany pipelines the statements: one round trip per batch, applied row by row in
-            # order (a score id twice in one export ends as SQLite's would), rowcount summed.
-            for table, rows in ((_SCORES, score_rows), (_METADATA, metadata_rows)):
-                if rows:
-                    cursor.executemany(_UPSERT[table.name], rows)
-                    written += max(cursor.rowcount, 0)
-        return written
+
+        def upsert(connection: Any) -> int:
+            with connection.transaction(), connection.cursor() as cursor:
+                return _UPSERT[_SCORES.name].run(cursor, score_rows) + _UPSERT[_METADATA.name].run(cursor, metadata_rows)
+
+        return self._run(upsert)
 
     def delete_before(self, moment: datetime) -> Tuple[int, int]:
         """Delete what is timestamped before ``moment``, a few thousand rows per transaction."""
@@ -301,15 +358,14 @@ class PostgresScoreStore:
         deleted = 0
         while True:
             batch = _sqlite_store.DELETE_BATCH_ROWS  # read at each call: one setting for both stores
-            with self._lock:  # autocommit: each DELETE is its own transaction
-                count = self._connection.execute(sql, (cutoff_micros, batch)).rowcount
+            # Autocommit: each DELETE is its own transaction.
+            count = self._run(lambda connection: connection.execute(sql, (cutoff_micros, batch)).rowcount)
             deleted += count
             if count < batch:
                 return deleted
 
     def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
-        with self._lock:
-            return self._connection.execute(sql, parameters).fetchall()
+        return self._run(lambda connection: connection.execute(sql, parameters).fetchall())
 
 
 def redacted_url(url: str) -> str:

@@ -84,6 +84,12 @@ def test_an_older_write_arriving_late_does_not_undo_an_update(store):
     assert [s.value for s in store.scores()] == [0.9]
 
 
+def test_one_export_carrying_a_score_id_twice_stores_its_newest_version(store):
+    """Within one add, the newest write of a score id wins, and of two equally new ones the later."""
+    store.add(Translation(scores=[score("s1", value=0.9, at=T0 + timedelta(seconds=5)), score("s1", value=0.1, at=T0), score("s2", value=0.3), score("s2", value=0.4)]))
+    assert [(s.id, s.value) for s in store.scores()] == [("s2", 0.4), ("s1", 0.9)]
+
+
 def test_metadata_is_kept_per_run_even_when_runs_share_a_memo_id(store):
     """The same memo id in two runs is two updates; re-sending one update keeps one copy of it."""
     first = update("record-payment-info", trace_id=TRACE_A, values={"paymentId": "pi_1"})

@@ -112,3 +112,18 @@ def test_an_unreachable_database_is_one_line_without_the_password(capsys):
     err = capsys.readouterr().err
     assert "cannot open the score store postgresql://scorer@127.0.0.1" in err and "s3cret" not in err
     assert redacted_url(url) == url.replace(":s3cret", "")
+
+
+def test_a_store_whose_connection_was_cut_reconnects_and_loses_no_write(postgres_url):
+    """When the server drops the store's connection (a restart, a proxy), the next add reconnects and stores its scores."""
+    import psycopg
+
+    with open_store(postgres_url) as store:
+        store.add(Translation(scores=[score("before")]))
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'otel-scoring' AND datname = current_database()"
+            ).fetchall()
+        assert cut == [(True,)]
+        assert store.add(Translation(scores=[score("after")])) == 1
+        assert sorted(s.id for s in store.scores()) == ["after", "before"]
