@@ -23,8 +23,8 @@ score id.
 
 from __future__ import annotations
 
-from datetime import datetime
 import threading
+from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from otel_scoring import store as _sqlite_store
@@ -114,55 +114,21 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-ROWS_PER_STATEMENT = 500  # rows in one multi-row upsert: 8 500 parameters, well under PostgreSQL's 65 535
+def _upsert_sql(table: _Table) -> str:
+    # Built from the constant column lists only: no caller input reaches the SQL text.
+    key = _KEYS[table.name]
+    updates = ", ".join(f"{column} = excluded.{column}" for column in table.columns if column not in key)
+    return (
+        f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({', '.join('%s' for _ in table.columns)})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table.name}.timestamp_us"
+    )
 
 
-class _Upsert:
-    """Multi-row upserts into one table: ``INSERT … VALUES (…), (…) … ON CONFLICT DO UPDATE``.
-
-    PostgreSQL refuses a statement that upserts one row twice, so the rows of a batch are first
-    collapsed to one per key: the one that applying them one by one would leave (the last of those
-    with the newest timestamp), which then wins over the stored row only if it is at least as new.
-    """
-
-    def __init__(self, table: _Table) -> None:
-        # Built from the constant column lists only: no caller input reaches the SQL text.
-        key = _KEYS[table.name]
-        updates = ", ".join(f"{column} = excluded.{column}" for column in table.columns if column not in key)
-        self._head = f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES "
-        self._row = f"({', '.join('%s' for _ in table.columns)})"
-        self._tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table.name}.timestamp_us"
-        self._key_positions = [table.columns.index(column) for column in key]
-        self._time_position = table.columns.index("timestamp_us")
-        self._statements: Dict[int, str] = {}  # at most ROWS_PER_STATEMENT of them
-
-    def _statement(self, rows: int) -> str:
-        sql = self._statements.get(rows)
-        if sql is None:
-            sql = self._statements[rows] = self._head + ", ".join([self._row] * rows) + self._tail
-        return sql
-
-    def _collapsed(self, rows: Sequence[tuple]) -> List[tuple]:
-        kept: Dict[tuple, tuple] = {}
-        for row in rows:
-            key = tuple(row[position] for position in self._key_positions)
-            previous = kept.get(key)
-            if previous is None or row[self._time_position] >= previous[self._time_position]:
-                kept[key] = row
-        return list(kept.values())
-
-    def run(self, cursor: Any, rows: Sequence[tuple]) -> int:
-        """Rows changed: inserted, or updated because the write is at least as new."""
-        unique = self._collapsed(rows)
-        written = 0
-        for start in range(0, len(unique), ROWS_PER_STATEMENT):
-            chunk = unique[start : start + ROWS_PER_STATEMENT]
-            cursor.execute(self._statement(len(chunk)), [value for row in chunk for value in row])
-            written += max(cursor.rowcount, 0)
-        return written
-
-
-_UPSERT = {table.name: _Upsert(table) for table in (_SCORES, _METADATA)}
+# One statement per row, run by executemany: psycopg pipelines them (one round trip per batch) and
+# prepares the statement once. Measured against multi-row VALUES statements of up to 500 rows (as
+# the SQLite store uses), those were 1.5x slower per request: each is a new, unprepared statement
+# of thousands of parameters for the server to parse and plan.
+_UPSERT = {table.name: _upsert_sql(table) for table in (_SCORES, _METADATA)}
 
 
 class PostgresScoreStore:
@@ -237,8 +203,15 @@ class PostgresScoreStore:
             return 0
 
         def upsert(connection: Any) -> int:
+            written = 0
             with connection.transaction(), connection.cursor() as cursor:
-                return _UPSERT[_SCORES.name].run(cursor, score_rows) + _UPSERT[_METADATA.name].run(cursor, metadata_rows)
+                # Applied row by row, in order (a score id twice in one export ends as in SQLite),
+                # rowcount summed over the rows.
+                for table, rows in ((_SCORES, score_rows), (_METADATA, metadata_rows)):
+                    if rows:
+                        cursor.executemany(_UPSERT[table.name], rows)
+                        written += max(cursor.rowcount, 0)
+            return written
 
         return self._run(upsert)
 
