@@ -18,18 +18,18 @@ if TYPE_CHECKING:
     from otel_scoring.delivery import ScoreFirstSpanProcessor
     from otel_scoring.errors import ScoreValidationError
     from otel_scoring._metadata import MetadataBatch, MetadataBuilder, ScopedMetadata, metadata
-    from otel_scoring.model import DataType, MetadataScope, Scope
+    from otel_scoring._model import DataType, MetadataScope, Scope
     from otel_scoring.processor import ScoringSpanProcessor
     from otel_scoring.records import MetadataRecord, ScoreRecord
 
 _EXPORTS = {
-    "DataType": "otel_scoring.model",
+    "DataType": "otel_scoring._model",
     "MetadataBatch": "otel_scoring._metadata",
     "MetadataBuilder": "otel_scoring._metadata",
     "MetadataRecord": "otel_scoring.records",
-    "MetadataScope": "otel_scoring.model",
+    "MetadataScope": "otel_scoring._model",
     "ScopedMetadata": "otel_scoring._metadata",
-    "Scope": "otel_scoring.model",
+    "Scope": "otel_scoring._model",
     "ScoreConfig": "otel_scoring.configs",
     "ScoreConfigRegistry": "otel_scoring.configs",
     "ScoreFirstSpanProcessor": "otel_scoring.delivery",

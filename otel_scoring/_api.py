@@ -13,13 +13,11 @@ from typing import Any, Literal, Optional, Union
 
 from opentelemetry import trace
 
-from otel_scoring._guard import guarded, report_internal_error
-from otel_scoring._settings import resolve_bool
-from otel_scoring.environment_variables import OTEL_SCORING_STRICT
+from otel_scoring import _registry
+from otel_scoring._guard import handle_internal_errors, report_internal_error
+from otel_scoring._model import Scope
+from otel_scoring._validation import build_score, parse_span_id, parse_trace_id, subject_for
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import Scope
-from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_score, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -27,26 +25,11 @@ DataTypeName = Literal["NUMERIC", "CATEGORICAL", "BOOLEAN"]
 ScoreValue = Union[float, int, bool, str]
 
 
-def reject_without_processor(error: ScoreValidationError) -> None:
-    if resolve_bool(None, OTEL_SCORING_STRICT, False):
-        raise error
-    _logger.warning("%s", error)
-
-
-def find_processor(subject: str, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
-    processor = _registry.for_target(trace_id, span_id)
-    if processor is None:
-        reject_without_processor(
-            ScoreValidationError(subject, "no ScoringSpanProcessor is registered; add one to your TracerProvider or call otel_scoring.configure()")
-        )
-    return processor
-
-
 def _subject(name: Any) -> str:
     return subject_for("score", name)
 
 
-@guarded("create_score")
+@handle_internal_errors("create_score")
 def create_score(
     *,
     name: str,
@@ -85,7 +68,7 @@ def create_score(
             scope = Scope.DATASET_RUN
         else:
             raise ScoreValidationError(subject, "create_score needs a target: trace_id, session_id or dataset_run_id")
-        processor = find_processor(subject, parsed_trace, parsed_span)
+        processor = _registry.find(subject, parsed_trace, parsed_span)
         if processor is None:
             return
         score = build_score(
@@ -102,17 +85,17 @@ def create_score(
             config_id=config_id,
             metadata=metadata,
             timestamp=timestamp,
-            configs=processor.score_configs,
+            configs=processor._score_configs,
         )
     except ScoreValidationError as error:
-        (processor.reject if processor is not None else reject_without_processor)(error)
+        _registry.reject(processor, error)
         return
     current = trace.get_current_span()
-    processor.record_score(score, current=current if current.is_recording() else None)
+    processor._record_score(score, current=current if current.is_recording() else None)
 
 
 def _score_current(where: str, scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
-    try:  # inline rather than @guarded: this runs on the caller's hot path
+    try:  # inline rather than the decorator: this runs on the caller's hot path
         _record_current(scope, name, value, score_id, data_type, comment, config_id)
     except ScoreValidationError:
         raise  # strict mode only
@@ -133,7 +116,7 @@ def _record_current(scope: Scope, name: Any, value: Any, score_id: Any, data_typ
             _logger.debug("%s not recorded: the active span is not sampled", _subject(name))
             return
         if processor is None:  # looked up once above; only this rare path looks again (and warns)
-            processor = find_processor(_subject(name), span_context.trace_id, span_context.span_id)
+            processor = _registry.find(_subject(name), span_context.trace_id, span_context.span_id)
             if processor is None:
                 return
         score = build_score(
@@ -146,12 +129,12 @@ def _record_current(scope: Scope, name: Any, value: Any, score_id: Any, data_typ
             data_type=data_type,
             comment=comment,
             config_id=config_id,
-            configs=processor.score_configs,
+            configs=processor._score_configs,
         )
     except ScoreValidationError as error:
-        (processor.reject if processor is not None else reject_without_processor)(error)
+        _registry.reject(processor, error)
         return
-    processor.record_score(score, current=span if span.is_recording() else None)
+    processor._record_score(score, current=span if span.is_recording() else None)
 
 
 def score_current_span(

@@ -23,6 +23,8 @@ from otel_scoring._settings import resolve_bool
 from otel_scoring.environment_variables import OTEL_SCORING_ENABLED
 from otel_scoring.processor import ScoringSpanProcessor
 
+__all__ = ["add_scoring_processor"]
+
 _logger = logging.getLogger(__name__)
 
 

@@ -45,6 +45,8 @@ from otel_scoring.store import (
     to_microseconds,
 )
 
+__all__ = ["URL_SCHEMES", "PostgresScoreStore", "is_postgres_url", "redacted_url"]
+
 T = TypeVar("T")
 URL_SCHEMES = ("postgresql://", "postgres://")
 _CONNECT_TIMEOUT_SECONDS = 10

@@ -14,6 +14,8 @@ from typing import Any, Tuple, Type, Union
 
 from otel_scoring.store_postgres import is_postgres_url
 
+__all__ = ["open_store", "store_errors"]
+
 
 def open_store(target: Union[str, "os.PathLike[str]"]) -> Any:
     """The store ``target`` names: PostgreSQL for a ``postgresql://`` URL, else a SQLite file."""

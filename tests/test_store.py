@@ -16,8 +16,8 @@ from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
 from otel_scoring.stores import open_store
 from otel_scoring.translate import Translation
-from record_builders import T0, TRACE_A, TRACE_B, score, update
 from support.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
+from support.record_builders import T0, TRACE_A, TRACE_B, score, update
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FAR_FUTURE = datetime(9000, 1, 1, tzinfo=timezone.utc)

@@ -14,7 +14,7 @@ from otel_scoring.cli import main
 from otel_scoring.store_postgres import PostgresScoreStore, redacted_url
 from otel_scoring.stores import open_store
 from otel_scoring.translate import Translation
-from record_builders import T0, score, update
+from support.record_builders import T0, score, update
 from support.postgres import free_port, postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 
 
