@@ -7,6 +7,7 @@ if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends postgresql
+# Another .ci script may be installing packages at the same time: wait for its lock, not fail.
+apt-get -o DPkg::Lock::Timeout=600 update -q
+apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends postgresql
 echo "postgresql: $(ls -d /usr/lib/postgresql/*/bin | tail -n 1) (installed)"

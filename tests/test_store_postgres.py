@@ -91,7 +91,7 @@ def test_writers_on_separate_connections_keep_the_newest_version_of_each_score(p
 
 
 def test_every_store_command_of_the_cli_takes_a_postgresql_url(postgres_url, capsys):
-    """scores, stats, prune and forward read and change the PostgreSQL store named by --db."""
+    """scores, stats and prune read and change the PostgreSQL store named by --db."""
     with open_store(postgres_url) as store:
         store.add(Translation(scores=[score("old", value=0.5, at=T0), score("new", value=1.0, at=T0 + timedelta(days=400))], metadata=[update("m", at=T0)]))
     assert main(["scores", "--db", postgres_url, "--format", "json"]) == 0
