@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the scale-out tests' helpers: one home for them
@@ -104,7 +104,7 @@ def _ingest_seconds(collector_endpoint: str, payloads: Sequence[bytes], store, e
 
 def scale_out(quick: bool) -> None:
     from support.postgres import PostgresCluster, postgres_bin_dir
-    from support.scale_out import ScaleOutCollector, ScaleOutReceiver
+    from support.scale_out import ScaleOutReceiver, load_balancing_collector
 
     from otel_scoring.stores import open_store
     from otel_scoring.translate import records_from_otlp_proto
@@ -120,7 +120,7 @@ def scale_out(quick: bool) -> None:
         cluster = PostgresCluster(bin_dir, Path(tempfile.mkdtemp(prefix="otel-scoring-bench-pg-")), fsync=True)
         cluster.start()
         receivers: List[ScaleOutReceiver] = []
-        collectors: List[ScaleOutCollector] = []
+        collectors: List[Any] = []
         try:
             url = cluster.new_database()
             receivers = [ScaleOutReceiver(n, url, root) for n in (1, 2, 3)]
@@ -128,7 +128,7 @@ def scale_out(quick: bool) -> None:
                 receiver.start()
             for n in (1, 2, 3):
                 (root / f"collector-{n}").mkdir()
-                collectors.append(ScaleOutCollector(collector, [r.backend for r in receivers[:n]], root / f"collector-{n}").start())
+                collectors.append(load_balancing_collector([r.backend for r in receivers[:n]], root / f"collector-{n}"))
             print(f"  preparing {rounds * 3 * requests} requests of {TRACES_PER_REQUEST} traces ({TRACES_PER_REQUEST * _workload.RECORDS_PER_TRACE} records) each ...", flush=True)
             payloads = _payloads(rounds * 3 * requests + 1)
             scores_per_request = len(records_from_otlp_proto(payloads[0]).scores)
@@ -138,7 +138,7 @@ def scale_out(quick: bool) -> None:
             def cpu_now(n: int) -> dict:
                 return {
                     "receivers": sum(_cpu_seconds(r.pid) for r in receivers[:n] if r.pid),
-                    "Collector": _cpu_seconds(collectors[n - 1].pid) if collectors[n - 1].pid else 0.0,
+                    "Collector": _cpu_seconds(collectors[n - 1]._process.pid),  # the peer runner keeps its process private
                     "PostgreSQL": _cpu_seconds(cluster.pid, with_children=True) if cluster.pid else 0.0,
                     "clients": sum(os.times()[:2]),
                 }
@@ -147,7 +147,7 @@ def scale_out(quick: bool) -> None:
                 # Warm-up: one request through each configuration opens its connections; the same
                 # request three times stores its scores once.
                 for one in collectors:
-                    _ingest_seconds(one.grpc_endpoint, [payloads[-1]], store, scores_per_request)
+                    _ingest_seconds(f"http://{one.otlp_grpc_endpoint}", [payloads[-1]], store, scores_per_request)
                 expected = scores_per_request
                 used = 0
                 for index in range(rounds):
@@ -157,7 +157,7 @@ def scale_out(quick: bool) -> None:
                         used += requests
                         expected += scores_per_request * len(batch)
                         before = cpu_now(n)
-                        seconds[n].append(_ingest_seconds(collectors[n - 1].grpc_endpoint, batch, store, expected))
+                        seconds[n].append(_ingest_seconds(f"http://{collectors[n - 1].otlp_grpc_endpoint}", batch, store, expected))
                         after = cpu_now(n)
                         for part in cpu[n]:
                             cpu[n][part] += after[part] - before[part]

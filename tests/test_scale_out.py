@@ -13,9 +13,9 @@ import pytest
 
 import otel_scoring
 from otel_scoring.stores import open_store
-from support.peers import collector_binary
+from support.peers import collector_binary, validate_collector_config
 from support.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
-from support.scale_out import LOAD_BALANCING_CONFIG, ScaleOutCollector, ScaleOutReceiver
+from support.scale_out import LOAD_BALANCING_CONFIG, ScaleOutReceiver, load_balancing_collector
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +42,8 @@ def _export_often(monkeypatch):
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 
 
-def _app(collector: ScaleOutCollector, tmp_path: Path):
-    provider = otel_scoring.configure(service_name="scale-out", endpoint=collector.grpc_endpoint, protocol="grpc", spool_dir=tmp_path / "spool", set_global=False)
+def _app(collector, tmp_path: Path):
+    provider = otel_scoring.configure(service_name="scale-out", endpoint=f"http://{collector.otlp_grpc_endpoint}", protocol="grpc", spool_dir=tmp_path / "spool", set_global=False)
     return provider, provider.get_tracer("scale-out")
 
 
@@ -69,15 +69,15 @@ def _wait_stored(db: str, expected: set, timeout: float = STORE_TIMEOUT_SECONDS)
 
 def test_the_load_balancing_config_is_valid_for_the_real_collector():
     """collector-config/collector-loadbalancing.yaml passes the Collector binary's own `validate`."""
-    result = subprocess.run([str(collector_binary()), "validate", "--config", str(LOAD_BALANCING_CONFIG)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = validate_collector_config(LOAD_BALANCING_CONFIG)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_each_trace_lands_on_one_receiver_the_split_is_even_and_every_score_is_stored_once(receivers, postgres_url, tmp_path):
     """90 traces through the Collector: every trace's scores reach exactly one of the three
     receivers, each receiver gets roughly a third of the traces, and the shared store holds every
     score once."""
-    with ScaleOutCollector(collector_binary(), [r.backend for r in receivers], tmp_path) as collector:
+    with load_balancing_collector([r.backend for r in receivers], tmp_path) as collector:
         provider, tracer = _app(collector, tmp_path)
         sent: List[str] = []
         try:
@@ -104,7 +104,7 @@ def test_a_receiver_stopped_mid_stream_and_restarted_loses_no_score(receivers, p
     """One receiver stopped for seconds while traces keep coming: the Collector holds its traces in
     that receiver's queue and retries; after the restart the store has every score exactly once."""
     down = receivers[1]
-    with ScaleOutCollector(collector_binary(), [r.backend for r in receivers], tmp_path) as collector:
+    with load_balancing_collector([r.backend for r in receivers], tmp_path) as collector:
         provider, tracer = _app(collector, tmp_path)
         sent: List[str] = []
         number = 0

@@ -1,7 +1,7 @@
 """N ``otel-scoring serve`` processes behind a real Collector's load_balancing exporter, for the
 scale-out tests and benchmark: each receiver on its own free loopback ports, all writing one store;
-the Collector runs collector-config/collector-loadbalancing.yaml with its ports and backend list
-overridden on the command line (``--set``), so the file tested is the file users deploy.
+the Collector (tests/support/peers.py) runs collector-config/collector-loadbalancing.yaml with its
+ports and backend list overridden on the command line, so the file tested is the file users deploy.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
+
+from support.peers import Collector, accepts_connections
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOAD_BALANCING_CONFIG = REPO_ROOT / "collector-config" / "collector-loadbalancing.yaml"
@@ -34,17 +36,9 @@ def free_ports(count: int) -> List[int]:
             probe.close()
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _wait_listening(process: subprocess.Popen, ports: Sequence[int], log: Path, what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not all(_accepts(port) for port in ports):
+    while not all(accepts_connections(f"127.0.0.1:{port}") for port in ports):
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
         if time.monotonic() > deadline:
@@ -114,44 +108,7 @@ class ScaleOutReceiver:
         return {trace for line in self.records(life) for trace in line["traces"]}
 
 
-class ScaleOutCollector:
-    """The Collector with collector-loadbalancing.yaml, its OTLP receiver on free loopback ports and
-    its backend list the given receivers'."""
-
-    def __init__(self, binary: Path, backends: Sequence[str], workdir: Path, overrides: Sequence[str] = ()) -> None:
-        self.grpc_port, self.http_port = free_ports(2)
-        self.log = workdir / "collector.log"
-        self.command = [
-            str(binary), "--config", str(LOAD_BALANCING_CONFIG),
-            "--set", f"receivers::otlp::protocols::grpc::endpoint=127.0.0.1:{self.grpc_port}",
-            "--set", f"receivers::otlp::protocols::http::endpoint=127.0.0.1:{self.http_port}",
-            "--set", f"exporters::load_balancing::resolver::static::hostnames=[{','.join(backends)}]",
-            # The Collector's own metrics would listen on a fixed port (8888): off.
-            "--set", "service::telemetry::metrics::level=none",
-            *(arg for override in overrides for arg in ("--set", override)),
-        ]
-        self._process: Optional[subprocess.Popen] = None
-
-    @property
-    def grpc_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.grpc_port}"
-
-    def start(self) -> "ScaleOutCollector":
-        with open(self.log, "ab") as log:
-            self._process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-        _wait_listening(self._process, (self.grpc_port, self.http_port), self.log, "the Collector")
-        return self
-
-    @property
-    def pid(self) -> Optional[int]:
-        return None if self._process is None else self._process.pid
-
-    def stop(self) -> None:
-        _stop(self._process)
-        self._process = None
-
-    def __enter__(self) -> "ScaleOutCollector":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+def load_balancing_collector(backends: Sequence[str], work_dir: Path) -> Collector:
+    """The Collector running collector-config/collector-loadbalancing.yaml, its OTLP receivers on
+    free loopback ports (``otlp_grpc_endpoint``) and its backend list ``backends``."""
+    return Collector(LOAD_BALANCING_CONFIG, work_dir, env={}, overrides={"exporters::load_balancing::resolver::static::hostnames": f"[{', '.join(backends)}]"})
