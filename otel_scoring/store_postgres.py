@@ -149,6 +149,8 @@ class PostgresScoreStore:
         self.path = redacted_url(url)
         self._lock = threading.RLock()
         self._closed = False
+        # ScoreStore's attribute: this store is never opened read-only; the role's grants decide what it may write.
+        self.read_only = False
         self._psycopg = psycopg
         self._connection = self._connect()
         try:
@@ -265,7 +267,8 @@ class PostgresScoreStore:
 
     def stats(self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None) -> List[Dict[str, Any]]:
         """Per score name per time bucket, as :meth:`otel_scoring.store.ScoreStore.stats` gives them;
-        PostgreSQL groups and computes the percentiles, so memory grows with buckets, not scores."""
+        PostgreSQL groups and computes the percentiles in one statement (one snapshot), so memory
+        grows with buckets, not scores."""
         if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
             raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
         bucket_micros = max(1, int(bucket_seconds * 1_000_000))
