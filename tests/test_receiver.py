@@ -245,8 +245,8 @@ def test_a_gzip_bomb_is_answered_413(receiver, spans):
 
 
 def test_other_paths_and_methods_are_refused(receiver, spans):
-    """Only POST /v1/traces is served: other paths get 404, other methods 405."""
-    assert post(receiver, protobuf_body(spans), path="/v1/logs")[0] == 404
+    """Only POST /v1/traces and /v1/logs are served: other paths get 404, other methods 405."""
+    assert post(receiver, protobuf_body(spans), path="/v1/metrics")[0] == 404
     assert post(receiver, b"", method="GET")[0] == 405
     assert_serves(receiver, spans)
 
