@@ -7,6 +7,7 @@ if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq chromium chromium-driver
+# .ci/postgres.sh may be installing packages at the same time: wait for its lock, not fail.
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver
 echo "chromium installed: $(chromium --version 2>/dev/null || echo unknown version)"

@@ -13,7 +13,8 @@
     otel-scoring prune --older-than 30d [--db PATH]
     otel-scoring demo [--db PATH]
 
-The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``. ``serve --forward``
+The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``: a SQLite file, or a
+``postgresql://`` URL (several receivers sharing one database; ``docs/scaling.md``). ``serve --forward``
 also sends every stored batch to Phoenix, MLflow or Langfuse in the background and prints the
 totals per destination when it stops; ``forward`` sends stored scores (or those of trace files)
 once and prints one line per destination; ``prune`` (and ``serve --retain``) deletes old records.
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what otel-scoring does to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    db_help = f"the SQLite score store (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
+    db_help = f"the score store: a SQLite file, or a postgresql:// URL (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
     forward_tools = "phoenix=URL, mlflow=URL or langfuse=URL"
 
     serve = commands.add_parser("serve", help="receive OTLP traces and store their scores", description="Receive OTLP/gRPC and OTLP/HTTP traces and store their scores and metadata.")
@@ -285,19 +286,20 @@ def resolve_db_path(db: Optional[str]) -> str:
 
 
 def _open_store(path: str) -> Any:
-    import sqlite3
-
-    from otel_scoring.store import ScoreStore
+    from otel_scoring.store_postgres import redacted_url
+    from otel_scoring.stores import open_store, store_errors
 
     try:
-        return ScoreStore(path)
-    except sqlite3.Error as error:
-        raise _CommandError(f"cannot open the score store {path}: {error}") from None
+        return open_store(path)
+    except (*store_errors(), ImportError) as error:
+        raise _CommandError(f"cannot open the score store {redacted_url(path)}: {error}") from None
 
 
 def _open_existing_store(db: Optional[str]) -> Any:
+    from otel_scoring.store_postgres import is_postgres_url
+
     path = resolve_db_path(db)
-    if path != ":memory:" and not os.path.exists(path):
+    if path != ":memory:" and not is_postgres_url(path) and not os.path.exists(path):
         raise _CommandError(f"no score store at {path}; start `otel-scoring serve` or pass --db")
     return _open_store(path)
 
@@ -305,6 +307,7 @@ def _open_existing_store(db: Optional[str]) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     from otel_scoring.forward import ForwardingSink
     from otel_scoring.receiver import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, OTLPReceiver, is_loopback
+    from otel_scoring.store_postgres import is_postgres_url
 
     if not is_loopback(args.host) and not args.allow_non_loopback:
         raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token and --tls-cert)")
@@ -347,7 +350,7 @@ def _serve(args: argparse.Namespace) -> int:
                 _say("every export must carry Authorization: Bearer <token>")
             for forwarder in args.forward:
                 _say(f"forwarding stored scores to {forwarder.destination} at {getattr(forwarder, 'endpoint', '?')}")
-            _say(f"storing scores in {path if path == ':memory:' else os.path.abspath(path)} (Ctrl+C to stop)")
+            _say(f"storing scores in {path if path == ':memory:' else store.path if is_postgres_url(path) else os.path.abspath(path)} (Ctrl+C to stop)")
             next_prune = time.monotonic()  # at once, then every RETENTION_CHECK_SECONDS
             while True:
                 if args.retain is not None and time.monotonic() >= next_prune:
@@ -426,12 +429,12 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _apply_retention(store: Any, retain: timedelta) -> None:
     """Delete what is older than ``retain``; a failure is reported and serving goes on."""
-    import sqlite3
+    from otel_scoring.stores import store_errors
 
     cutoff = datetime.now(timezone.utc) - retain
     try:
         scores, updates = store.delete_before(cutoff)
-    except sqlite3.Error as error:
+    except store_errors() as error:
         logging.getLogger(__name__).warning("otel-scoring serve: could not delete records older than %s: %s", cutoff.isoformat(), error)
         return
     if scores or updates:
