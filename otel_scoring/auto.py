@@ -46,9 +46,13 @@ def add_scoring_processor() -> None:
             )
             return
         try:
-            processor = ScoringSpanProcessor(tracer_provider=provider)
+            enable_scoring(provider)
         except Exception as error:  # noqa: BLE001 - a bad setting (e.g. the score configs file) must not stop the app
             _logger.warning("otel-scoring is not enabled, scores will not be recorded: %s: %s", type(error).__name__, error)
             return
-        provider.add_span_processor(processor)
         _logger.debug("ScoringSpanProcessor added to the global tracer provider")
+
+
+def enable_scoring(provider: TracerProvider) -> None:
+    """Add scoring to an SDK provider built elsewhere; raises on a setting it cannot use."""
+    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider))

@@ -146,6 +146,11 @@ class ScoringSpanProcessor(SpanProcessor):
 
     # --- Lookups used by the public API -----------------------------------------------------------
 
+    @property
+    def tracer_provider(self) -> trace.TracerProvider:
+        """The provider it starts carrier spans from (the one it was given, else the global one)."""
+        return self._tracer_provider or trace.get_tracer_provider()
+
     def tracks_trace(self, trace_id: int) -> bool:
         return trace_id in self._open_roots or trace_id in self._ended_roots
 
