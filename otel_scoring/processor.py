@@ -95,7 +95,8 @@ class ScoringSpanProcessor(SpanProcessor):
         # (span context, name) of recently ended spans, newest last, for metadata(...).step(name).
         # A deque: every span end appends without a lock or eviction work; the lookup is rare.
         self._ended_steps: Deque[Tuple[SpanContext, str]] = collections.deque(maxlen=limit)
-        self._memos: BoundedMap[Tuple[Optional[int], str], bool] = BoundedMap(limit)  # metadata memo ids seen
+        # (trace id, span id or None for the run, memo id) -> whether a skipped repeat was logged.
+        self._memos: BoundedMap[Tuple[Optional[int], Optional[int], str], bool] = BoundedMap(limit)
         self._is_shutdown = False
         _registry.add(self)
 
@@ -183,15 +184,20 @@ class ScoringSpanProcessor(SpanProcessor):
         if not updates:
             return
         first = updates[0]
-        memo_key = (first.trace_id, first.memo_id)
-        if memo_key in self._memos:
-            _logger.debug("metadata update %r already recorded in this trace; skipped", first.memo_id)
+        # Per target, as Inngest memoises per run and per step: the same memo id on each span of
+        # a loop's steps records each one; the run's own update with that id records once.
+        memo_key = (first.trace_id, first.span_id if first.scope.value == "span" else None, first.memo_id)
+        logged = self._memos.get(memo_key)
+        if logged is not None:
+            if not logged:
+                self._memos.put(memo_key, True)
+                _logger.info("metadata update %r was already recorded on this %s; this and later repeats are skipped (memo ids record once per target)", first.memo_id, "span" if memo_key[1] is not None else "run")
             return
         if self._redactor is not None:
             updates = self._redactor.updates(updates)
         scope = Scope.TRACE if first.scope.value == "run" else Scope.SPAN
         if self._record(scope, first.trace_id, first.span_id, updates, current):
-            self._memos.put(memo_key, True)  # only once recorded: a retry after a failure records
+            self._memos.put(memo_key, False)  # only once recorded: a retry after a failure records
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
         """On the target if it is open here, else on a carrier span. False if nothing was written."""
