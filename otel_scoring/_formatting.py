@@ -116,3 +116,17 @@ def score_csv(records: Iterable[ScoreRecord], header: bool = True) -> str:
         data["metadata"] = None if record.metadata is None else json.dumps(record.metadata, ensure_ascii=False, separators=(",", ":"))
         writer.writerow(data)
     return buffer.getvalue().rstrip("\n")
+
+
+def metadata_csv(records: Iterable[MetadataRecord], header: bool = True) -> str:
+    """CSV of metadata updates like :func:`score_csv`: the record's fields, values as JSON."""
+    buffer = io.StringIO()
+    fields: List[str] = list(MetadataRecord.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for record in records:
+        data = record.to_dict()
+        data["values"] = json.dumps(data["values"], ensure_ascii=False, separators=(",", ":"))
+        writer.writerow(data)
+    return buffer.getvalue().rstrip("\n")
