@@ -8,14 +8,16 @@ raises into the caller except :class:`ScoreValidationError` in strict mode.
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import datetime
 from typing import Any, Dict, Literal, Optional, Union
 
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from otel_scoring._guard import guarded, report_internal_error
 from otel_scoring._settings import resolve_bool
-from otel_scoring.environment_variables import OTEL_SCORING_STRICT
+from otel_scoring.environment_variables import OTEL_SCORING_ENABLED, OTEL_SCORING_STRICT
 from otel_scoring.errors import ScoreValidationError
 from otel_scoring.model import Scope
 from otel_scoring.processor import ScoringSpanProcessor, _registry
@@ -36,10 +38,18 @@ def reject_without_processor(error: ScoreValidationError) -> None:
 def find_processor(subject: str, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
     processor = _registry.for_target(trace_id, span_id)
     if processor is None:
-        reject_without_processor(
-            ScoreValidationError(subject, "no ScoringSpanProcessor is registered; add one to your TracerProvider or call otel_scoring.configure()")
-        )
+        reject_without_processor(ScoreValidationError(subject, f"no ScoringSpanProcessor is registered; {setup_hint()}"))
     return processor
+
+
+def setup_hint() -> str:
+    """The fix for a missing ScoringSpanProcessor, for how this app is set up."""
+    if "opentelemetry.instrumentation.auto_instrumentation" in sys.modules:  # under opentelemetry-instrument
+        return f"set {OTEL_SCORING_ENABLED}=true in the environment opentelemetry-instrument runs in; configure() is for apps that set up OpenTelemetry in code"
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        return "add one to the TracerProvider you set up: provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider)), before its export processor"
+    return "call otel_scoring.configure() once at startup (or add a ScoringSpanProcessor to the TracerProvider you build)"
 
 
 def _subject(name: Any) -> str:
@@ -134,6 +144,9 @@ def record_on_span(span: Any, scope: Scope, name: Any, value: Any, options: Dict
     processor = _registry.for_target(span_context.trace_id, span_context.span_id)
     try:
         if not span_context.is_valid:
+            if processor is None:  # without a provider that scores, every span is invalid: say why
+                processor = find_processor(_subject(name), None, None)
+                return
             raise ScoreValidationError(_subject(name), "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
         if not span_context.trace_flags.sampled:
             # A sampled-out trace is dropped whole; an ended but sampled span still gets a carrier.

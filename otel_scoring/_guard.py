@@ -14,10 +14,12 @@ import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
+from otel_scoring._log_dedupe import install as install_repeat_filter
 from otel_scoring.environment_variables import OTEL_SCORING_RAISE_INTERNAL_ERRORS
 from otel_scoring.errors import ScoreValidationError
 
 _logger = logging.getLogger("otel_scoring")
+install_repeat_filter(_logger)  # every module that logs imports this one
 
 F = TypeVar("F", bound=Callable[..., Any])
 
