@@ -30,6 +30,7 @@ from otel_scoring._guard import report_internal_error
 from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
 from otel_scoring.environment_variables import (
+    OTEL_SCORING_KEEP_LATE_SCORES,
     OTEL_SCORING_MAX_TRACKED_SPANS,
     OTEL_SCORING_SCORE_CONFIGS,
     OTEL_SCORING_STRICT,
@@ -68,6 +69,10 @@ class ScoringSpanProcessor(SpanProcessor):
             (``OTEL_SCORING_REDACT_KEYS``, comma-separated globs). See :mod:`otel_scoring.redaction`.
         redact: a ``(key, value) -> value`` hook applied to every other metadata key; a failing
             hook masks that value and warns.
+        keep_late_scores: carry every late score (one for a span or trace not open here), even
+            for a trace the provider's sampler drops (``OTEL_SCORING_KEEP_LATE_SCORES``, default
+            false: a late score is carried only when the sampler keeps its trace, judged as for
+            a root span of that trace id, so dropped traces do not reappear as lone carriers).
     """
 
     def __init__(
@@ -79,8 +84,10 @@ class ScoringSpanProcessor(SpanProcessor):
         max_tracked_spans: Optional[int] = None,
         redact_keys: Optional[RedactKeys] = None,
         redact: Optional[RedactHook] = None,
+        keep_late_scores: Optional[bool] = None,
     ) -> None:
         self._tracer_provider = tracer_provider
+        self.keep_late_scores = resolve_bool(keep_late_scores, OTEL_SCORING_KEEP_LATE_SCORES, False)
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
         self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
@@ -271,6 +278,9 @@ class ScoringSpanProcessor(SpanProcessor):
             # score would end another carrier, and so on forever.
             _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(item))
             return False
+        if trace_id is not None and not self.keep_late_scores and not self._sampler_keeps(trace_id):
+            _logger.debug("%s not carried: the sampler drops trace %s (keep_late_scores=True keeps it)", _describe(item), schema.format_trace_id(trace_id))
+            return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
         links: List[Link] = []
         parent_context = context_api.Context()  # never the caller's context: the target decides
@@ -309,6 +319,18 @@ class ScoringSpanProcessor(SpanProcessor):
             finally:
                 _ending_carrier.reset(token)
         return written
+
+    def _sampler_keeps(self, trace_id: int) -> bool:
+        """Whether the trace is sampled, as far as this process can tell: a trace whose root it saw
+        was; otherwise the provider's sampler decides as it would for a root span of that trace id
+        (the same decision TraceIdRatioBased made for the trace, wherever it started)."""
+        if self.tracks_trace(trace_id):
+            return True
+        sampler = getattr(self._tracer_provider or trace.get_tracer_provider(), "sampler", None)
+        if sampler is None:
+            return True  # not an SDK provider: its own sampling applies when the carrier starts
+        result = sampler.should_sample(None, trace_id, schema.CARRIER_SPAN_NAME, SpanKind.INTERNAL, {schema.CARRIER: True}, [])
+        return bool(result.decision.is_sampled())
 
     def _root_span_id(self, trace_id: Optional[int]) -> Optional[int]:
         """The local root of the trace, open (but full or ending) or recently ended, if seen here."""
