@@ -90,7 +90,7 @@ class ScoringSpanProcessor(SpanProcessor):
         self.keep_late_scores = resolve_bool(keep_late_scores, OTEL_SCORING_KEEP_LATE_SCORES, False)
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
-        self.score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
+        self.score_configs = _load_configs(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
         self.strict = resolve_bool(strict, OTEL_SCORING_STRICT, False)
         # None unless configured: recording then costs one comparison, and spans nothing at all.
         self._redactor = Redactor.from_settings(redact_keys, redact)
@@ -345,6 +345,21 @@ class ScoringSpanProcessor(SpanProcessor):
             provider = self._tracer_provider or trace.get_tracer_provider()
             self._tracer = provider.get_tracer(schema.INSTRUMENTATION_SCOPE)
         return self._tracer
+
+
+def _load_configs(path: str) -> ScoreConfigRegistry:
+    """The configs in ``path``. A missing optional dependency (PyYAML for a YAML file) disables the
+    configs alone: scores naming a ``config_id`` are refused, every other score is recorded."""
+    try:
+        return ScoreConfigRegistry.from_file(path)
+    except ImportError as error:
+        _logger.warning(
+            "Score configs in %s were not loaded: %s (or write the file as JSON, which needs nothing more). Until then scores "
+            "naming a config_id are refused; all other scores are recorded.",
+            path,
+            error,
+        )
+        return ScoreConfigRegistry()
 
 
 def _describe(item: Writable) -> str:
