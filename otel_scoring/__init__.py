@@ -18,18 +18,18 @@ if TYPE_CHECKING:  # "X as X": an explicit re-export, so mypy --strict accepts `
     from otel_scoring.delivery import ScoreFirstSpanProcessor as ScoreFirstSpanProcessor
     from otel_scoring.errors import ScoreValidationError as ScoreValidationError
     from otel_scoring._metadata import MetadataBatch as MetadataBatch, MetadataBuilder as MetadataBuilder, ScopedMetadata as ScopedMetadata, metadata as metadata
-    from otel_scoring.model import DataType as DataType, MetadataScope as MetadataScope, Scope as Scope
+    from otel_scoring._model import DataType as DataType, MetadataScope as MetadataScope, Scope as Scope
     from otel_scoring.processor import ScoringSpanProcessor as ScoringSpanProcessor
     from otel_scoring.records import MetadataRecord as MetadataRecord, ScoreRecord as ScoreRecord
 
 _EXPORTS = {
-    "DataType": "otel_scoring.model",
+    "DataType": "otel_scoring._model",
     "MetadataBatch": "otel_scoring._metadata",
     "MetadataBuilder": "otel_scoring._metadata",
     "MetadataRecord": "otel_scoring.records",
-    "MetadataScope": "otel_scoring.model",
+    "MetadataScope": "otel_scoring._model",
     "ScopedMetadata": "otel_scoring._metadata",
-    "Scope": "otel_scoring.model",
+    "Scope": "otel_scoring._model",
     "ScoreConfig": "otel_scoring.configs",
     "ScoreConfigRegistry": "otel_scoring.configs",
     "ScoreFirstSpanProcessor": "otel_scoring.delivery",

@@ -8,20 +8,16 @@ raises into the caller except :class:`ScoreValidationError` in strict mode.
 from __future__ import annotations
 
 import logging
-import sys
 from datetime import datetime
 from typing import Any, Dict, Literal, Optional, Union
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 
-from otel_scoring._guard import guarded, report_internal_error
-from otel_scoring._settings import resolve_bool
-from otel_scoring.environment_variables import OTEL_SCORING_ENABLED, OTEL_SCORING_STRICT
+from otel_scoring import _registry
+from otel_scoring._guard import handle_internal_errors, report_internal_error
+from otel_scoring._model import Scope
+from otel_scoring._validation import build_score, parse_span_id, parse_trace_id, subject_for
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import Scope
-from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_score, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -29,34 +25,11 @@ DataTypeName = Literal["NUMERIC", "CATEGORICAL", "BOOLEAN"]
 ScoreValue = Union[float, int, bool, str]
 
 
-def reject_without_processor(error: ScoreValidationError) -> None:
-    if resolve_bool(None, OTEL_SCORING_STRICT, False):
-        raise error
-    _logger.warning("%s", error)
-
-
-def find_processor(subject: str, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
-    processor = _registry.for_target(trace_id, span_id)
-    if processor is None:
-        reject_without_processor(ScoreValidationError(subject, f"no ScoringSpanProcessor is registered; {setup_hint()}"))
-    return processor
-
-
-def setup_hint() -> str:
-    """The fix for a missing ScoringSpanProcessor, for how this app is set up."""
-    if "opentelemetry.instrumentation.auto_instrumentation" in sys.modules:  # under opentelemetry-instrument
-        return f"set {OTEL_SCORING_ENABLED}=true in the environment opentelemetry-instrument runs in; configure() is for apps that set up OpenTelemetry in code"
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
-        return "add one to the TracerProvider you set up: provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider)), before its export processor"
-    return "call otel_scoring.configure() once at startup (or add a ScoringSpanProcessor to the TracerProvider you build)"
-
-
 def _subject(name: Any) -> str:
     return subject_for("score", name)
 
 
-@guarded("create_score")
+@handle_internal_errors("create_score")
 def create_score(
     *,
     name: str,
@@ -97,7 +70,7 @@ def create_score(
             scope = Scope.DATASET_RUN
         else:
             raise ScoreValidationError(subject, "create_score needs a target: trace_id, session_id or dataset_run_id")
-        processor = find_processor(subject, parsed_trace, parsed_span)
+        processor = _registry.find(subject, parsed_trace, parsed_span)
         if processor is None:
             return
         score = build_score(
@@ -115,17 +88,17 @@ def create_score(
             metadata=metadata,
             timestamp=timestamp,
             environment=environment,
-            configs=processor.score_configs,
+            configs=processor._score_configs,
         )
     except ScoreValidationError as error:
-        (processor.reject if processor is not None else reject_without_processor)(error)
+        _registry.reject(processor, error)
         return
     current = trace.get_current_span()
-    processor.record_score(score, current=current if current.is_recording() else None)
+    processor._record_score(score, current=current if current.is_recording() else None)
 
 
 def score_span(where: str, span: Any, scope: Scope, name: Any, value: Any, options: Dict[str, Any], step: Optional[str] = None) -> None:
-    try:  # inline rather than @guarded: this runs on the caller's hot path
+    try:  # inline rather than the decorator: this runs on the caller's hot path
         record_on_span(span, scope, name, value, options, step)
     except ScoreValidationError:
         raise  # strict mode only
@@ -145,7 +118,7 @@ def record_on_span(span: Any, scope: Scope, name: Any, value: Any, options: Dict
     try:
         if not span_context.is_valid:
             if processor is None:  # without a provider that scores, every span is invalid: say why
-                processor = find_processor(_subject(name), None, None)
+                _registry.find(_subject(name), None, None)  # warns (or raises, strict) with the fix
                 return
             raise ScoreValidationError(_subject(name), "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
         if not span_context.trace_flags.sampled:
@@ -153,12 +126,12 @@ def record_on_span(span: Any, scope: Scope, name: Any, value: Any, options: Dict
             _logger.debug("%s not recorded: the active span is not sampled", _subject(name))
             return
         if processor is None:  # looked up once above; only this rare path looks again (and warns)
-            processor = find_processor(_subject(name), span_context.trace_id, span_context.span_id)
+            processor = _registry.find(_subject(name), span_context.trace_id, span_context.span_id)
             if processor is None:
                 return
         span_id = span_context.span_id
         if step is not None:
-            found = processor.find_step(span_context.trace_id, step, current=span if span.is_recording() else None)
+            found = processor._find_step(span_context.trace_id, step, current=span if span.is_recording() else None)
             if found is None:
                 raise ScoreValidationError(_subject(name), f"no span named {step!r} is open or has recently ended in the current trace")
             if found != span_id:
@@ -169,13 +142,13 @@ def record_on_span(span: Any, scope: Scope, name: Any, value: Any, options: Dict
             scope=scope,
             trace_id=span_context.trace_id,
             span_id=span_id if scope is Scope.SPAN else None,
-            configs=processor.score_configs,
+            configs=processor._score_configs,
             **options,
         )
     except ScoreValidationError as error:
-        (processor.reject if processor is not None else reject_without_processor)(error)
+        _registry.reject(processor, error)
         return
-    processor.record_score(score, current=span if span is not None and span.is_recording() else None)
+    processor._record_score(score, current=span if span is not None and span.is_recording() else None)
 
 
 def score_current_span(

@@ -2,7 +2,8 @@
 
 The SDK calls span processors in a bare loop, so an exception in ``on_start``/``on_end`` would
 surface in the user's ``with`` block. Every hook, exporter call and public entry point runs inside
-:func:`handle_internal_errors`: an unexpected exception is logged once with its traceback and
+:class:`handle_internal_errors`, as a context manager or a decorator (the shape of Logfire's
+``HandleInternalErrors``): an unexpected exception is logged once with its traceback and
 swallowed. Our own test suite sets ``OTEL_SCORING_RAISE_INTERNAL_ERRORS`` so bugs stay loud there.
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from types import TracebackType
+from typing import Any, Callable, Optional, Type, TypeVar
 
 from otel_scoring._log_dedupe import install as install_repeat_filter
+from otel_scoring._settings import resolve_bool
 from otel_scoring.environment_variables import OTEL_SCORING_RAISE_INTERNAL_ERRORS
 from otel_scoring.errors import ScoreValidationError
 
@@ -23,44 +24,43 @@ install_repeat_filter(_logger)  # every module that logs imports this one
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_MESSAGE = "Internal error in otel-scoring (%s); the call was ignored."
+
 
 def _raise_internal_errors() -> bool:
-    return os.environ.get(OTEL_SCORING_RAISE_INTERNAL_ERRORS, "").strip().lower() in {"1", "true", "yes"}
+    return resolve_bool(None, OTEL_SCORING_RAISE_INTERNAL_ERRORS, False)
 
 
-@contextmanager
-def handle_internal_errors(where: str) -> Iterator[None]:
-    """Log and swallow any exception raised inside, except strict-mode validation errors."""
-    try:
-        yield
-    except ScoreValidationError:
-        raise  # only reaches here in strict mode: the user asked for it
-    except Exception:
+class handle_internal_errors:  # noqa: N801 - used like a function: `with handle_internal_errors(...)`
+    """Log and swallow any exception raised inside, except strict-mode validation errors.
+
+    ``with handle_internal_errors("what runs"):`` guards a block; ``@handle_internal_errors("what
+    runs", default=...)`` guards a function, which returns ``default`` after an error. The
+    decorator is a plain try/except rather than the context manager around the call: it wraps
+    span processor hooks that run for every span, where entering a context manager would cost
+    more than the hook itself.
+    """
+
+    __slots__ = ("where", "default")
+
+    def __init__(self, where: str, default: Any = None) -> None:
+        self.where = where
+        self.default = default
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> bool:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, ScoreValidationError):
+            return False  # nothing raised, KeyboardInterrupt and the like, or strict mode: the user asked for it
         if _raise_internal_errors():
-            raise
-        _logger.exception("Internal error in otel-scoring (%s); the call was ignored.", where)
+            return False
+        _logger.error(_MESSAGE, self.where, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
+        return True
 
+    def __call__(self, func: F) -> F:
+        where, default = self.where, self.default
 
-def report_internal_error(where: str) -> None:
-    """Call from an ``except Exception`` block: log once with the traceback, or re-raise in tests.
-
-    For hooks that run for every span, where even a decorator's extra call is measurable: they
-    inline ``try``/``except Exception: report_internal_error(...)`` instead of :func:`guarded`.
-    """
-    if _raise_internal_errors():
-        raise  # the exception being handled by the caller
-    _logger.exception("Internal error in otel-scoring (%s); the call was ignored.", where)
-
-
-def guarded(where: str, default: Any = None) -> Callable[[F], F]:
-    """Decorator form of :func:`handle_internal_errors`; returns ``default`` after an error.
-
-    Written as a plain try/except rather than with the context manager: it wraps span processor
-    hooks that run for every span, where a generator-based context manager would cost more than
-    the hook itself.
-    """
-
-    def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -68,11 +68,18 @@ def guarded(where: str, default: Any = None) -> Callable[[F], F]:
             except ScoreValidationError:
                 raise
             except Exception:
-                if _raise_internal_errors():
-                    raise
-                _logger.exception("Internal error in otel-scoring (%s); the call was ignored.", where)
+                report_internal_error(where)
                 return default
 
         return wrapper  # type: ignore[return-value]
 
-    return decorate
+
+def report_internal_error(where: str) -> None:
+    """Call from an ``except Exception`` block: log once with the traceback, or re-raise in tests.
+
+    The guard's own handling, for the hooks that run for every span, where even a decorator's
+    extra call is measurable: they inline ``try``/``except Exception: report_internal_error(...)``.
+    """
+    if _raise_internal_errors():
+        raise  # the exception being handled by the caller
+    _logger.exception(_MESSAGE, where)

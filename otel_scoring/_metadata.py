@@ -33,12 +33,11 @@ from typing import Any, Awaitable, Callable, Coroutine, Generator, List, Mapping
 
 from opentelemetry import trace
 
-from otel_scoring._api import find_processor, reject_without_processor
-from otel_scoring._guard import guarded, handle_internal_errors
+from otel_scoring import _registry
+from otel_scoring._guard import handle_internal_errors
+from otel_scoring._model import MetadataScope, MetadataUpdate
+from otel_scoring._validation import build_metadata_update, check_name, new_id, parse_span_id, parse_trace_id, subject_for
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import MetadataScope, MetadataUpdate
-from otel_scoring.processor import ScoringSpanProcessor, _registry
-from otel_scoring.validation import build_metadata_update, check_name, new_id, parse_span_id, parse_trace_id, subject_for
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -78,7 +77,7 @@ class ScopedMetadata:
         self._memo_id = memo_id
         self._target = target
 
-    @guarded("metadata.update", default=_RECORDED)
+    @handle_internal_errors("metadata.update", default=_RECORDED)
     def update(self, values: Mapping[str, Any], kind: str = DEFAULT_KIND) -> Recorded:
         """Attach ``values`` under ``kind`` (default ``"default"``) to the target (awaitable too)."""
         _record(self._memo_id, self._target, [(values, kind)])
@@ -181,7 +180,7 @@ async def _finish_after(pending: Awaitable[T], batch: MetadataBatch) -> T:
 
 def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, Any]]) -> None:
     subject = subject_for("metadata update", memo_id)
-    processor: Optional[ScoringSpanProcessor] = _registry.for_target(None, None)
+    processor = _registry.for_target(None, None)
     try:
         if memo_id is not None:
             check_name(memo_id, subject, "memo id")
@@ -190,11 +189,11 @@ def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, An
             # The sampler dropped this trace: a carrier would export a span it meant to drop.
             _logger.debug("%s not recorded: the active span is not sampled", subject)
             return
-        processor = find_processor(subject, trace_id, span_id)
+        processor = _registry.find(subject, trace_id, span_id)
         if processor is None:
             return
         if target[3] is not None:
-            span_id = processor.find_step(trace_id, target[3], current=current)
+            span_id = processor._find_step(trace_id, target[3], current=current)
             if span_id is None:
                 raise ScoreValidationError(subject, f"no span named {target[3]!r} has ended in the current trace")
         resolved_memo = memo_id if memo_id is not None else new_id()
@@ -203,9 +202,9 @@ def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, An
             for index, (values, kind) in enumerate(updates)
         ]
     except ScoreValidationError as error:
-        (processor.reject if processor is not None else reject_without_processor)(error)
+        _registry.reject(processor, error)
         return
-    processor.record_metadata(built, current=current)
+    processor._record_metadata(built, current=current)
 
 
 def _in_sampled_out_trace(trace_id: int) -> bool:

@@ -12,19 +12,34 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
+def parse_bool(raw: str) -> Optional[bool]:
+    """``true``/``1``/``yes``/``on`` or ``false``/``0``/``no``/``off``/empty, any case; else None."""
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
+def is_otel_true(raw: str) -> bool:
+    """OpenTelemetry's rule for its own boolean variables (``OTEL_EXPORTER_OTLP_INSECURE``): only
+    ``true``, any case, is true. Read the SDK's variables as the SDK's exporters do, so one
+    setting never means two things; otel-scoring's own variables take :func:`parse_bool`."""
+    return raw.strip().lower() == "true"
+
+
 def resolve_bool(value: Optional[bool], env_var: str, default: bool) -> bool:
     if value is not None:
         return bool(value)
     raw = os.environ.get(env_var)
     if raw is None:
         return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    _logger.warning("Unable to parse %s=%r as a boolean. Defaulting to %s.", env_var, raw, default)
-    return default
+    parsed = parse_bool(raw)
+    if parsed is None:
+        _logger.warning("Unable to parse %s=%r as a boolean. Defaulting to %s.", env_var, raw, default)
+        return default
+    return parsed
 
 
 def resolve_int(value: Optional[int], env_var: str, default: int, minimum: int = 1) -> int:

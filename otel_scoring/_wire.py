@@ -7,36 +7,12 @@ that leave out what is None, so the wire carries only what the caller said.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from otel_scoring import schema
-from otel_scoring.model import MetadataUpdate, Score
+from otel_scoring._model import MetadataUpdate, Score
 
 Attributes = Dict[str, Any]
-
-
-# The text up to the second of the last timestamp formatted: scores come many to a second, and
-# formatting only the microseconds is a fraction of the cost. A (key, text) tuple is swapped whole,
-# so threads never see a half-updated pair.
-_last_second: Tuple[Tuple[int, ...], str] = ((), "")
-
-
-def format_timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds: exact, sortable, and readable in any trace UI."""
-    global _last_second
-    if moment.tzinfo is not timezone.utc:
-        moment = moment.astimezone(timezone.utc)
-    key = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
-    cached_key, prefix = _last_second
-    if cached_key != key:
-        prefix = "%04d-%02d-%02dT%02d:%02d:%02d" % key
-        _last_second = (key, prefix)
-    return "%s.%06dZ" % (prefix, moment.microsecond)
-
-
-def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
 def _without_none(attributes: Dict[str, Optional[Any]]) -> Attributes:
@@ -64,7 +40,7 @@ def score_event_attributes(score: Score) -> Attributes:
         attributes[schema.SCORE_DATASET_RUN_ID] = score.dataset_run_id
     if score.metadata_json is not None:
         attributes[schema.SCORE_METADATA] = score.metadata_json
-    attributes[schema.SCORE_TIMESTAMP] = format_timestamp(score.timestamp)
+    attributes[schema.SCORE_TIMESTAMP] = schema.format_timestamp(score.timestamp)
     if score.environment is not None:
         attributes[schema.SCORE_ENVIRONMENT] = score.environment
     if score.trace_id is not None:
@@ -92,7 +68,7 @@ def metadata_event_attributes(update: MetadataUpdate) -> Attributes:
             schema.METADATA_UPDATE_INDEX: update.index,
             schema.METADATA_UPDATE_SCOPE: update.scope.value,
             schema.METADATA_UPDATE_VALUES: update.values_json,
-            schema.METADATA_UPDATE_TIMESTAMP: format_timestamp(update.timestamp),
+            schema.METADATA_UPDATE_TIMESTAMP: schema.format_timestamp(update.timestamp),
             schema.METADATA_UPDATE_TRACE_ID: None if update.trace_id is None else schema.format_trace_id(update.trace_id),
             schema.METADATA_UPDATE_SPAN_ID: None if update.span_id is None else schema.format_span_id(update.span_id),
         }

@@ -23,7 +23,6 @@ provider is not laid out as expected it warns and leaves the configured pipeline
 from __future__ import annotations
 
 import logging
-
 from typing import TYPE_CHECKING, List, Optional
 
 from opentelemetry import trace
@@ -31,13 +30,14 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_scoring._guard import handle_internal_errors
-from otel_scoring._settings import resolve_bool
-from otel_scoring._settings import resolve_str
+from otel_scoring._settings import resolve_bool, resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_ENABLED, OTEL_SCORING_SPOOL_DIR
 from otel_scoring.processor import ScoringSpanProcessor
 
 if TYPE_CHECKING:
     from otel_scoring.delivery import ScoreFirstSpanProcessor
+
+__all__ = ["add_scoring_processor", "enable_scoring", "use_score_first_delivery"]
 
 _logger = logging.getLogger(__name__)
 
@@ -134,6 +134,4 @@ def _is_otlp(exporter: SpanExporter) -> bool:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    from otel_scoring.export import ScoringOTLPSpanExporter
-
-    return type(exporter) in (GrpcExporter, HttpExporter, ScoringOTLPSpanExporter)
+    return type(exporter) in (GrpcExporter, HttpExporter)

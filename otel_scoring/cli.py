@@ -35,11 +35,24 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
-from otel_scoring import _formatting
+from otel_scoring import _formatting, schema
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_DB, OTEL_SCORING_RECEIVER_TOKEN
+
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "FORWARD_SHUTDOWN_TIMEOUT_SECONDS",
+    "PAGE_SIZE",
+    "RETENTION_CHECK_SECONDS",
+    "build_parser",
+    "main",
+    "parse_duration",
+    "parse_since",
+    "resolve_db_path",
+    "run",
+]
 
 DEFAULT_DB_PATH = "otel-scoring.db"
 PAGE_SIZE = 500  # records `scores` and `forward` read from the store (and print or send) at a time
@@ -70,12 +83,10 @@ def parse_since(text: str, now: Optional[datetime] = None) -> datetime:
     stripped = text.strip()
     if _DURATION.fullmatch(stripped.lower()):
         return (now or datetime.now(timezone.utc)) - parse_duration(stripped)
-    iso = stripped[:-1] + "+00:00" if stripped[-1:] in ("Z", "z") else stripped
     try:
-        moment = datetime.fromisoformat(iso)
+        return schema.parse_timestamp(stripped)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO time (2026-11-22T10:00:00Z) nor a duration (1h)") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _port(text: str) -> int:
@@ -422,13 +433,10 @@ def _forward(args: argparse.Namespace) -> int:
 
 
 def _batches_to_forward(args: argparse.Namespace) -> Iterator[Tuple[List[Any], List[Any]]]:
-    """(scores, metadata) batches that pass the filters: a store page by page, so forwarding a
-    large store holds one page in memory; files whole, as a file is read whole."""
-    if args.files:
-        scores, metadata = _records_of_files(args.files)
-        yield [r for r in scores if _score_matches(r, args)], [r for r in metadata if _metadata_matches(r, args)]
-        return
-    with _open_existing_store(args.db) as store:
+    """(scores, metadata) batches that pass the filters, read from the store page by page, so
+    forwarding a large store holds one page in memory. Files are loaded into a store in memory
+    first (a file is read whole): the same filters, and the same latest write of an id wins."""
+    with _store_of_files(args.files) if args.files else _open_existing_store(args.db) as store:
         for page in store.score_pages(name=args.name, trace_id=args.trace, session_id=args.session, since=args.since, page_size=PAGE_SIZE):
             yield page, []
         if args.name is None and args.session is None:  # they pick scores; metadata has neither
@@ -436,50 +444,25 @@ def _batches_to_forward(args: argparse.Namespace) -> Iterator[Tuple[List[Any], L
                 yield [], page
 
 
-def _records_of_files(paths: Sequence[str]) -> Tuple[List[Any], List[Any]]:
-    """Every score and metadata update of the files, each once (a later write of an id wins)."""
+def _store_of_files(paths: Sequence[str]) -> Any:
+    """A store in memory holding every score and metadata update of the files."""
+    from otel_scoring.store import ScoreStore
     from otel_scoring.translate import records_from_file
 
-    scores: Dict[Any, Any] = {}
-    metadata: Dict[Any, Any] = {}
-    for path in paths:
-        try:
-            translation = records_from_file(path)
-        except OSError as error:
-            raise _CommandError(f"cannot read {path}: {error.strerror or error}; nothing was forwarded") from None
-        except ValueError as error:
-            raise _CommandError(f"{path} is not a trace file otel-scoring can read: {error}; nothing was forwarded") from None
-        for score in translation.scores:
-            _keep_latest(scores, score.id, score)
-        for update in translation.metadata:
-            _keep_latest(metadata, (update.trace_id, update.id), update)
-    return sorted(scores.values(), key=lambda r: r.timestamp), sorted(metadata.values(), key=lambda r: r.timestamp)
-
-
-def _keep_latest(records: Dict[Any, Any], key: Any, record: Any) -> None:
-    kept = records.get(key)
-    if kept is None or record.timestamp >= kept.timestamp:
-        records[key] = record
-
-
-def _score_matches(record: Any, args: argparse.Namespace) -> bool:
-    """The store's filters, for scores read from files."""
-    return (
-        (args.name is None or record.name == args.name)
-        and (args.trace is None or (record.trace_id or "").lower() == args.trace.lower())
-        and (args.session is None or record.session_id == args.session)
-        and (args.since is None or record.timestamp >= args.since)
-    )
-
-
-def _metadata_matches(record: Any, args: argparse.Namespace) -> bool:
-    # --name and --session pick scores; metadata has neither, so none of it goes along.
-    return (
-        args.name is None
-        and args.session is None
-        and (args.trace is None or (record.trace_id or "").lower() == args.trace.lower())
-        and (args.since is None or record.timestamp >= args.since)
-    )
+    store = ScoreStore(":memory:")
+    try:
+        for path in paths:
+            try:
+                translation = records_from_file(path)
+            except OSError as error:
+                raise _CommandError(f"cannot read {path}: {error.strerror or error}; nothing was forwarded") from None
+            except ValueError as error:
+                raise _CommandError(f"{path} is not a trace file otel-scoring can read: {error}; nothing was forwarded") from None
+            store.add(translation)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _forward_summary(result: Any) -> str:
@@ -491,7 +474,7 @@ def _forward_summary(result: Any) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from otel_scoring.demo import run_demo
+    from otel_scoring._demo import run_demo
 
     return run_demo(out=sys.stdout, db_path=args.db)
 

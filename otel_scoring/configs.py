@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Union
 
-from otel_scoring.model import DataType
+from otel_scoring._model import DataType
+
+__all__ = ["ScoreConfig", "ScoreConfigRegistry"]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from otel_scoring.export import Headers
 from otel_scoring.processor import ScoringSpanProcessor
 from otel_scoring.redaction import RedactHook, RedactKeys
 
+__all__ = ["configure", "delivery_processor"]
+
 # The delivery processor configure() added to each provider, so delivery_processor() can find it.
 _delivery_processors: "weakref.WeakKeyDictionary[TracerProvider, ScoreFirstSpanProcessor]" = weakref.WeakKeyDictionary()
 

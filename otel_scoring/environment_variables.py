@@ -5,6 +5,30 @@ default. The standard ``OTEL_*`` variables (endpoint, protocol, headers, service
 by the OpenTelemetry SDK and exporters themselves.
 """
 
+__all__ = [
+    "LANGFUSE_BASE_URL",
+    "LANGFUSE_HOST",
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "OTEL_SCORING_DB",
+    "OTEL_SCORING_ENABLED",
+    "OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS",
+    "OTEL_SCORING_MAX_TRACKED_SPANS",
+    "OTEL_SCORING_RAISE_INTERNAL_ERRORS",
+    "OTEL_SCORING_RECEIVER_TOKEN",
+    "OTEL_SCORING_REDACT_KEYS",
+    "OTEL_SCORING_SCORE_CONFIGS",
+    "OTEL_SCORING_SPOOL_DIR",
+    "OTEL_SCORING_SPOOL_MAX_BYTES",
+    "OTEL_SCORING_STRICT",
+    "PHOENIX_API_KEY",
+    "PHOENIX_COLLECTOR_ENDPOINT",
+]
+
 OTEL_SCORING_STRICT = "OTEL_SCORING_STRICT"
 """``true`` makes invalid scores and metadata raise ``ScoreValidationError`` instead of warning."""
 

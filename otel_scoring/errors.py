@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ScoreValidationError"]
+
 
 class ScoreValidationError(ValueError):
     """A score or metadata update broke a rule and was not recorded.
@@ -11,7 +13,7 @@ class ScoreValidationError(ValueError):
     """
 
     def __init__(self, subject: object, problem: str) -> None:
-        subject = str(subject)  # may arrive as a lazily formatted name (validation.LazySubject)
+        subject = str(subject)  # may arrive as a lazily formatted name (_validation.LazySubject)
         self.subject = subject
         self.problem = problem
         super().__init__(f"{subject} not recorded: {problem}")

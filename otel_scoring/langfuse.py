@@ -35,14 +35,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_scoring import schema
+from otel_scoring import _registry, schema
 from otel_scoring._api import create_score as _create_score
 from otel_scoring._api import score_current_span as _score_current_span
 from otel_scoring._api import score_current_trace as _score_current_trace
 from otel_scoring._api import score_span
-from otel_scoring._guard import guarded, handle_internal_errors
-from otel_scoring.model import Scope
-from otel_scoring.processor import _registry
+from otel_scoring._guard import handle_internal_errors
+from otel_scoring._model import Scope
 
 __all__ = ["Langfuse", "LangfuseSpan", "get_client"]
 
@@ -124,7 +123,7 @@ class LangfuseSpan:
         options = _score_options(score_id, data_type, comment, config_id, metadata, timestamp, environment)
         score_span("LangfuseSpan.score_trace", self._span, Scope.TRACE, name, value, options)
 
-    @guarded("LangfuseSpan.update")
+    @handle_internal_errors("LangfuseSpan.update")
     def update(self, *, name: Optional[str] = None, **fields: Any) -> "LangfuseSpan":
         """Record ``input``, ``output``, ``metadata``, ``level``, ``model``, ... on the span.
 
@@ -136,7 +135,7 @@ class LangfuseSpan:
         _set_observation_attributes(self._span, fields)
         return self
 
-    @guarded("LangfuseSpan.end")
+    @handle_internal_errors("LangfuseSpan.end")
     def end(self, *, end_time: Optional[int] = None) -> "LangfuseSpan":
         """End the span (``end_time`` in nanoseconds since the epoch, else now)."""
         self._span.end(end_time=end_time)
@@ -296,7 +295,7 @@ class Langfuse:
     def start_generation(self, *, name: str, trace_context: Optional[Mapping[str, str]] = None, **fields: Any) -> LangfuseSpan:
         return self.start_observation(name=name, as_type="generation", trace_context=trace_context, **fields)
 
-    @guarded("Langfuse.update_current_span")
+    @handle_internal_errors("Langfuse.update_current_span")
     def update_current_span(self, **fields: Any) -> None:
         """Record ``input``, ``output``, ``metadata``, ... on the active span."""
         _set_observation_attributes(trace.get_current_span(), fields)
@@ -341,14 +340,14 @@ class Langfuse:
 
     # --- Lifecycle ---------------------------------------------------------------------------------
 
-    @guarded("Langfuse.flush")
+    @handle_internal_errors("Langfuse.flush")
     def flush(self) -> None:
         """Export everything recorded so far (the provider's ``force_flush``)."""
         force_flush = getattr(self._provider, "force_flush", None)
         if force_flush is not None:
             force_flush()
 
-    @guarded("Langfuse.shutdown")
+    @handle_internal_errors("Langfuse.shutdown")
     def shutdown(self) -> None:
         """Flush; and shut the provider down if :func:`get_client` built it."""
         global _configured
@@ -390,7 +389,7 @@ def get_client(*, public_key: Optional[str] = None) -> Langfuse:
     global _configured
     processors = _registry.live()
     if processors:
-        return Langfuse(processors[-1].tracer_provider)
+        return Langfuse(processors[-1]._provider())
     with _lock:
         if _configured is None:
             _configured = _set_up()

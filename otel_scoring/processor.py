@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import contextvars
 import logging
-import threading
 import weakref
 from typing import Deque, List, Optional, Sequence, Tuple, Union
 
@@ -24,20 +23,16 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from otel_scoring import _wire, schema
+from otel_scoring import _registry, _sdk_span, _wire, schema
 from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
+from otel_scoring._model import MetadataUpdate, Score, Scope
 from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
-from otel_scoring.environment_variables import (
-    OTEL_SCORING_KEEP_LATE_SCORES,
-    OTEL_SCORING_MAX_TRACKED_SPANS,
-    OTEL_SCORING_SCORE_CONFIGS,
-    OTEL_SCORING_STRICT,
-)
-from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import MetadataUpdate, Score, Scope
+from otel_scoring.environment_variables import OTEL_SCORING_KEEP_LATE_SCORES, OTEL_SCORING_MAX_TRACKED_SPANS, OTEL_SCORING_SCORE_CONFIGS
 from otel_scoring.redaction import RedactHook, RedactKeys, Redactor
+
+__all__ = ["DEFAULT_MAX_TRACKED_SPANS", "ScoringSpanProcessor"]
 
 _logger = logging.getLogger("otel_scoring")
 
@@ -87,11 +82,11 @@ class ScoringSpanProcessor(SpanProcessor):
         keep_late_scores: Optional[bool] = None,
     ) -> None:
         self._tracer_provider = tracer_provider
-        self.keep_late_scores = resolve_bool(keep_late_scores, OTEL_SCORING_KEEP_LATE_SCORES, False)
+        self._keep_late_scores = resolve_bool(keep_late_scores, OTEL_SCORING_KEEP_LATE_SCORES, False)
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
-        self.score_configs = _load_configs(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
-        self.strict = resolve_bool(strict, OTEL_SCORING_STRICT, False)
+        self._score_configs = _load_configs(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
+        self._strict = _registry.resolve_strict(strict)
         # None unless configured: recording then costs one comparison, and spans nothing at all.
         self._redactor = Redactor.from_settings(redact_keys, redact)
         limit = resolve_int(max_tracked_spans, OTEL_SCORING_MAX_TRACKED_SPANS, DEFAULT_MAX_TRACKED_SPANS)
@@ -105,6 +100,7 @@ class ScoringSpanProcessor(SpanProcessor):
         # (trace id, span id or None for the run, memo id) -> whether a skipped repeat was logged.
         self._memos: BoundedMap[Tuple[Optional[int], Optional[int], str], bool] = BoundedMap(limit)
         self._is_shutdown = False
+        _sdk_span.check_sdk_shape()  # once per process: the limit checks below depend on it
         _registry.add(self)
 
     # --- SpanProcessor hooks --------------------------------------------------------------------
@@ -152,17 +148,16 @@ class ScoringSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here; exporters flush their own queues
 
-    # --- Lookups used by the public API -----------------------------------------------------------
+    # --- What the scoring functions use, through otel_scoring._registry.Recorder -------------------
 
-    @property
-    def tracer_provider(self) -> trace.TracerProvider:
+    def _provider(self) -> trace.TracerProvider:
         """The provider it starts carrier spans from (the one it was given, else the global one)."""
         return self._tracer_provider or trace.get_tracer_provider()
 
-    def tracks_trace(self, trace_id: int) -> bool:
+    def _tracks_trace(self, trace_id: int) -> bool:
         return trace_id in self._open_roots or trace_id in self._ended_roots
 
-    def find_step(self, trace_id: int, name: str, current: Optional[Span] = None) -> Optional[int]:
+    def _find_step(self, trace_id: int, name: str, current: Optional[Span] = None) -> Optional[int]:
         """The span id of the span called ``name`` in the trace: the current span if it is that
         step, else the newest such span that ended recently."""
         if current is not None and current.context.trace_id == trace_id and current.name == name:
@@ -172,21 +167,13 @@ class ScoringSpanProcessor(SpanProcessor):
                 return span_context.span_id
         return None
 
-    # --- Recording ----------------------------------------------------------------------------------
-
-    def reject(self, error: ScoreValidationError) -> None:
-        """Invalid input: one warning naming the problem, or the error itself in strict mode."""
-        if self.strict:
-            raise error
-        _logger.warning("%s", error)
-
-    def record_score(self, score: Score, current: Optional[Span] = None) -> None:
+    def _record_score(self, score: Score, current: Optional[Span] = None) -> None:
         """Write ``score`` on its target if that is open here, else on a carrier span."""
         if self._redactor is not None and score.metadata_json is not None:
             score = self._redactor.score(score)
         self._record(score.scope, score.trace_id, score.span_id, score, current)
 
-    def record_metadata(self, updates: Sequence[MetadataUpdate], current: Optional[Span] = None) -> None:
+    def _record_metadata(self, updates: Sequence[MetadataUpdate], current: Optional[Span] = None) -> None:
         """Write a batch of updates sharing one memo id, once per trace however often it runs."""
         if not updates:
             return
@@ -208,10 +195,11 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
         """On the target if it is open here, else on a carrier span. False if nothing was written."""
+        events, summary = _encode(item)  # once: the carrier, if one is needed, writes the same
         target = self._open_target(scope, trace_id, span_id, current)
-        if target is not None and self._write(target, item):
+        if target is not None and _write(target, item, events, summary):
             return True
-        return self._carry(scope, trace_id, span_id, item)
+        return self._carry(scope, trace_id, span_id, item, events, summary)
 
     def _open_target(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], current: Optional[Span]) -> Optional[Span]:
         if scope is Scope.SPAN and span_id is not None:
@@ -223,51 +211,7 @@ class ScoringSpanProcessor(SpanProcessor):
             return reference() if reference is not None else None
         return None
 
-    def _write(self, span: Span, item: Writable) -> bool:
-        """Add the event(s) and attributes to an open span. False when it has no room for them."""
-        if getattr(span, "end_time", None) is not None:
-            # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
-            # from its own on_end): the SDK would drop the event, so a carrier takes it.
-            return False
-        events: List[Tuple[str, dict]]
-        if isinstance(item, Score):
-            events = [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))]
-            summary = _wire.score_span_attributes(item)
-        else:
-            events = [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item]
-            summary = {}
-            for update in item:
-                summary.update(_wire.metadata_span_attributes(update))
-        limits = getattr(span, "_limits", None)  # SDK SpanLimits; absent on other Span types
-        if limits is not None:
-            max_events = limits.max_events
-            # len() of the SDK's own event list: span.events copies it into a tuple on every call.
-            if max_events is not None and len(getattr(span, "_events", None) or span.events) + len(events) > max_events:
-                # Adding would push older events out of the span: carry it instead, losing nothing.
-                _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
-                return False
-            max_attributes = limits.max_span_attributes
-            if max_attributes is not None:
-                present = span.attributes
-                # Count the keys that are new only when the span is near its limit.
-                if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
-                    _logger.warning(
-                        "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
-                        span.name,
-                        max_attributes,
-                        _describe(item),
-                    )
-                    summary = {}
-            length_limit = limits.max_attribute_length
-            if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
-                _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
-        for name, attributes in events:
-            span.add_event(name, attributes)
-        if summary:
-            span.set_attributes(summary)
-        return True
-
-    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable) -> bool:
+    def _carry(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, events: _Events, summary: dict) -> bool:
         """Start and end a short span that carries ``item`` for a target that is not open here.
 
         Its parent is the target (for a trace, the root if this process saw it end) and it links to
@@ -278,7 +222,7 @@ class ScoringSpanProcessor(SpanProcessor):
             # score would end another carrier, and so on forever.
             _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(item))
             return False
-        if trace_id is not None and not self.keep_late_scores and not self._sampler_keeps(trace_id):
+        if trace_id is not None and not self._keep_late_scores and not self._sampler_keeps(trace_id):
             _logger.debug("%s not carried: the sampler drops trace %s (keep_late_scores=True keeps it)", _describe(item), schema.format_trace_id(trace_id))
             return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
@@ -311,7 +255,7 @@ class ScoringSpanProcessor(SpanProcessor):
             )
             return False
         try:
-            written = self._write(carrier, item)
+            written = _write(carrier, item, events, summary)
         finally:
             token = _ending_carrier.set(True)
             try:
@@ -324,9 +268,9 @@ class ScoringSpanProcessor(SpanProcessor):
         """Whether the trace is sampled, as far as this process can tell: a trace whose root it saw
         was; otherwise the provider's sampler decides as it would for a root span of that trace id
         (the same decision TraceIdRatioBased made for the trace, wherever it started)."""
-        if self.tracks_trace(trace_id):
+        if self._tracks_trace(trace_id):
             return True
-        sampler = getattr(self._tracer_provider or trace.get_tracer_provider(), "sampler", None)
+        sampler = getattr(self._provider(), "sampler", None)
         if sampler is None:
             return True  # not an SDK provider: its own sampling applies when the carrier starts
         result = sampler.should_sample(None, trace_id, schema.CARRIER_SPAN_NAME, SpanKind.INTERNAL, {schema.CARRIER: True}, [])
@@ -362,6 +306,56 @@ def _load_configs(path: str) -> ScoreConfigRegistry:
         return ScoreConfigRegistry()
 
 
+_Events = List[Tuple[str, dict]]
+
+
+def _encode(item: Writable) -> Tuple[_Events, dict]:
+    """The event(s) and the searchable span attributes that record ``item``."""
+    if isinstance(item, Score):
+        return [(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item))], _wire.score_span_attributes(item)
+    summary: dict = {}
+    for update in item:
+        summary.update(_wire.metadata_span_attributes(update))
+    return [(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(u)) for u in item], summary
+
+
+def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
+    """Add encoded events and attributes to an open span, within its limits. False when it has no
+    room for them (ended, or at its event limit), for a carrier to take them whole."""
+    if not span.is_recording():
+        # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
+        # from its own on_end): the SDK would drop the event, so a carrier takes it.
+        return False
+    limits = getattr(span, _sdk_span.LIMITS, None)  # SDK SpanLimits; absent on other Span types
+    if limits is not None:
+        max_events = limits.max_events
+        # len() of the SDK's own event list: span.events copies it into a tuple on every call.
+        if max_events is not None and len(getattr(span, _sdk_span.EVENTS, None) or span.events) + len(events) > max_events:
+            # Adding would push older events out of the span: carry it instead, losing nothing.
+            _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
+            return False
+        max_attributes = limits.max_span_attributes
+        if max_attributes is not None:
+            present = span.attributes
+            # Count the keys that are new only when the span is near its limit.
+            if len(present) + len(summary) > max_attributes and len(present) + sum(1 for key in summary if key not in present) > max_attributes:
+                _logger.warning(
+                    "Span %r has reached its attribute limit (%d); %s is recorded as an event without its searchable attributes.",
+                    span.name,
+                    max_attributes,
+                    _describe(item),
+                )
+                summary = {}
+        length_limit = limits.max_attribute_length
+        if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
+            _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
+    for name, attributes in events:
+        span.add_event(name, attributes)
+    if summary:
+        span.set_attributes(summary)
+    return True
+
+
 def _describe(item: Writable) -> str:
     # Only for warnings: formatting it on every write would cost more than the check it explains.
     return f"score {item.name!r}" if isinstance(item, Score) else f"metadata update {item[0].memo_id!r}"
@@ -370,41 +364,3 @@ def _describe(item: Writable) -> str:
 def _placeholder_span_id(trace_id: int) -> int:
     # Deterministic per trace, so every late score of one unknown trace shares one parent.
     return (trace_id & 0xFFFFFFFFFFFFFFFF) or 1
-
-
-class _ProcessorRegistry:
-    """The live processors, newest last, so the module-level API can find the one to record with.
-
-    Every score asks it, so reads take no lock: they see an immutable tuple replaced on each
-    change, and the usual single processor is answered without looking at trace ids.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._processors: Tuple["weakref.ReferenceType[ScoringSpanProcessor]", ...] = ()
-
-    def add(self, processor: ScoringSpanProcessor) -> None:
-        with self._lock:
-            self._processors = tuple(ref for ref in self._processors if ref() is not None) + (weakref.ref(processor),)
-
-    def discard(self, processor: ScoringSpanProcessor) -> None:
-        with self._lock:
-            self._processors = tuple(ref for ref in self._processors if ref() not in (None, processor))
-
-    def live(self) -> List[ScoringSpanProcessor]:
-        found = [ref() for ref in self._processors]
-        return [p for p in found if p is not None]
-
-    def for_target(self, trace_id: Optional[int], span_id: Optional[int]) -> Optional[ScoringSpanProcessor]:
-        """The processor that tracks the trace, else the newest one."""
-        references = self._processors
-        if len(references) == 1:
-            return references[0]()
-        processors = self.live()
-        for processor in reversed(processors):
-            if trace_id is not None and processor.tracks_trace(trace_id):
-                return processor
-        return processors[-1] if processors else None
-
-
-_registry = _ProcessorRegistry()

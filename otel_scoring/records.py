@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Dict, Mapping, Optional
 
+__all__ = ["MetadataRecord", "ScoreRecord"]
+
 # Bypasses the frozen dataclass's __setattr__, as its own generated __init__ does.
 _set_fields = object.__setattr__
 

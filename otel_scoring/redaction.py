@@ -30,11 +30,20 @@ import logging
 import re
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Pattern, Sequence, Union
 
+from otel_scoring._model import MetadataUpdate, Score
 from otel_scoring._settings import resolve_str
+from otel_scoring._validation import encode_json, subject_for
 from otel_scoring.environment_variables import OTEL_SCORING_REDACT_KEYS
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import MetadataUpdate, Score
-from otel_scoring.validation import encode_json, subject_for
+
+__all__ = [
+    "REDACTED",
+    "KeyMatcher",
+    "KeyPattern",
+    "RedactHook",
+    "RedactKeys",
+    "Redactor",
+]
 
 _logger = logging.getLogger(__name__)
 

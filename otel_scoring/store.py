@@ -31,6 +31,14 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DELETE_BATCH_ROWS",
+    "ScoreStore",
+    "from_microseconds",
+    "to_microseconds",
+]
+
 _logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

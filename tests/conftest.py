@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 from otel_scoring import ScoreConfigRegistry, ScoringSpanProcessor  # noqa: E402
-from otel_scoring.processor import _registry  # noqa: E402
+from otel_scoring import _registry  # noqa: E402
 
 
 @pytest.fixture

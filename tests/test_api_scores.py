@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from exported import assert_carrier_of, carriers, score_events, scoring_warnings, span_hex, span_named, trace_hex
+from support.exported import assert_carrier_of, carriers, score_events, scoring_warnings, span_hex, span_named, trace_hex
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

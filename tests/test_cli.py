@@ -30,7 +30,7 @@ from otel_scoring.cli import main, parse_duration, parse_since
 from otel_scoring.environment_variables import OTEL_SCORING_DB
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation, records_from_file
-from record_builders import TRACE_B, score, update
+from support.record_builders import TRACE_B, score, update
 
 PROCESS_TIMEOUT_SECONDS = 20
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -1,6 +1,6 @@
 """Forwarding from the command line: ``forward`` once, ``serve --forward`` continuously, the receiver's hook.
 
-Langfuse and MLflow are local fakes (tests/fakes); the Phoenix test runs a real Phoenix server
+Langfuse and MLflow are local fakes (tests/support/fakes); the Phoenix test runs a real Phoenix server
 (``.ci/phoenix.sh``; skipped without it outside CI, failed without it in CI).
 """
 
@@ -26,9 +26,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
-from fakes.langfuse import SCORES_PATH, FakeLangfuse
-from fakes.mlflow import FakeMLflow
-from fakes.phoenix_server import PhoenixServer
+from support.fakes.langfuse import SCORES_PATH, FakeLangfuse
+from support.fakes.mlflow import FakeMLflow
+from support.fakes.phoenix_server import PhoenixServer
 from otel_scoring import ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring import cli
 from otel_scoring.cli import main
@@ -413,3 +413,18 @@ def test_serve_forwards_scores_to_phoenix_as_annotations_on_the_spans_the_app_se
     ]
     assert code == 0, stderr
     assert any(line.startswith("otel-scoring: forwarded to phoenix: 2 score(s) sent") for line in printed), printed
+
+
+def test_forward_from_files_keeps_the_latest_write_of_a_score_and_takes_the_filters(run, langfuse, exporter, tmp_path, capsys) -> None:
+    """Two files holding one score id: the newer write is the one sent, once, and --name filters files as it filters a store."""
+    first = _otlp_json_file(run, str(tmp_path / "first.json"))
+    relevance = run["scores"]["relevance"]
+    exporter.clear()
+    create_score(name="relevance", value=0.9, score_id=relevance.id, trace_id=relevance.trace_id, observation_id=run["span_id"])
+    second = _otlp_json_file({"spans": exporter.get_finished_spans()}, str(tmp_path / "second.json"))
+
+    code, out, _ = run_cli(capsys, "forward", "--to", f"langfuse={langfuse.url}", "--name", "relevance", second, first)
+
+    assert code == 0 and "1 score(s) and 0 metadata update(s) to forward" in out
+    [request] = langfuse.requests_to("POST", SCORES_PATH)
+    assert (request.body["id"], request.body["value"]) == (relevance.id, 0.9)

@@ -19,7 +19,7 @@ import yaml
 import otel_scoring
 from otel_scoring import schema
 from otel_scoring.cli import build_parser
-from wire_names import EVENT_NAMES, is_wire_name
+from support.wire_names import EVENT_NAMES, is_wire_name
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "collector-config"
 COMPOSE = CONFIG_DIR / "compose.yaml"

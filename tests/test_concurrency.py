@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from exported import (
+from support.exported import (
     all_score_events,
     assert_carrier_of,
     carriers,

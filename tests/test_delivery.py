@@ -11,7 +11,7 @@ import warnings
 from typing import Iterator, List, Sequence
 
 import pytest
-from delivery_support import end_spans, scoring_provider
+from support.delivery_support import end_spans, scoring_provider
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult

@@ -7,7 +7,7 @@ from typing import Iterator, List, Tuple
 
 import grpc
 import pytest
-from delivery_support import GrpcCollector, HttpCollector, end_spans, free_port, one_request, scoring_provider
+from support.delivery_support import GrpcCollector, HttpCollector, end_spans, free_port, one_request, scoring_provider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

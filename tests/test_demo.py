@@ -7,7 +7,7 @@ import io
 from opentelemetry import trace
 
 from otel_scoring.cli import main
-from otel_scoring.demo import SCORE_NAMES, run_demo
+from otel_scoring._demo import SCORE_NAMES, run_demo
 from otel_scoring.store import ScoreStore
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_support import ReceiverProcess, subprocess_env, wait_for_stored
+from support.delivery_support import ReceiverProcess, subprocess_env, wait_for_stored
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from delivery_support import ReceiverProcess, stored_score_ids, wait_for_stored
+from support.delivery_support import ReceiverProcess, stored_score_ids, wait_for_stored
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_support import ReceiverProcess, wait_for_stored
+from support.delivery_support import ReceiverProcess, wait_for_stored
 
 import otel_scoring
 from otel_scoring.configuration import delivery_processor

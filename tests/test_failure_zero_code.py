@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
-from delivery_support import ReceiverProcess, wait_for_stored
+from support.delivery_support import ReceiverProcess, wait_for_stored
 
 pytestmark = pytest.mark.slow
 

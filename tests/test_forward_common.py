@@ -9,8 +9,8 @@ from typing import Iterator, List, Sequence
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fakes.langfuse import SCORES_PATH, FakeLangfuse
-from fakes.server_process import free_port
+from support.fakes.langfuse import SCORES_PATH, FakeLangfuse
+from support.fakes.server_process import free_port
 from otel_scoring import score_current_span, score_current_trace
 from otel_scoring.environment_variables import OTEL_SCORING_RAISE_INTERNAL_ERRORS
 from otel_scoring.forward import (

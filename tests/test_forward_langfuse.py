@@ -9,7 +9,7 @@ from typing import Dict, Iterator
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fakes.langfuse import SCORES_PATH, FakeLangfuse
+from support.fakes.langfuse import SCORES_PATH, FakeLangfuse
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring.environment_variables import LANGFUSE_BASE_URL, LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY
 from otel_scoring.forward import LangfuseForwarder, RetryPolicy, build_forwarder

@@ -1,6 +1,6 @@
 """Forwarding to MLflow: scores become feedback assessments on ``tr-<trace id>``, exactly once.
 
-Most tests run against a local server that answers like MLflow 3's REST API (tests/fakes/mlflow.py,
+Most tests run against a local server that answers like MLflow 3's REST API (tests/support/fakes/mlflow.py,
 checked against a real server); the last ones run a real ``mlflow server`` installed by
 ``.ci/mlflow.sh`` (skipped without it outside CI, failed without it in CI).
 """
@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fakes.mlflow import FakeMLflow
-from fakes.mlflow_server import MLflowServer
+from support.fakes.mlflow import FakeMLflow
+from support.fakes.mlflow_server import MLflowServer
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
-from otel_scoring._wire import format_timestamp
+from otel_scoring.schema import format_timestamp
 from otel_scoring.environment_variables import MLFLOW_TRACKING_URI
 from otel_scoring.forward import MLflowForwarder, RetryPolicy, build_forwarder, mlflow_trace_id
 from otel_scoring.records import ScoreRecord

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fakes.phoenix_server import PhoenixServer
+from support.fakes.phoenix_server import PhoenixServer
 from otel_scoring import ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring.environment_variables import PHOENIX_API_KEY
 from otel_scoring.forward import ForwardingSink, PhoenixForwarder, build_forwarder, forward_records

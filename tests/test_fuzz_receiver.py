@@ -19,7 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from receiver_support import grpc_status, http_request, recorded_request, scored_request
+from support.receiver_support import grpc_status, http_request, recorded_request, scored_request
 
 import otel_scoring
 from otel_scoring import schema

@@ -19,7 +19,7 @@ import grpc
 import pytest
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from receiver_support import (
+from support.receiver_support import (
     TIMEOUT_SECONDS,
     grpc_status,
     http_request,

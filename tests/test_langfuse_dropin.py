@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from delivery_support import ReceiverProcess, subprocess_env, wait_for_stored
-from exported import assert_carrier_of, carriers, score_events, scoring_warnings, span_hex, span_named, trace_hex
+from support.delivery_support import ReceiverProcess, subprocess_env, wait_for_stored
+from support.exported import assert_carrier_of, carriers, score_events, scoring_warnings, span_hex, span_named, trace_hex
 
 from otel_scoring import DataType, ScoreConfig, ScoreConfigRegistry, schema
 from otel_scoring.langfuse import Langfuse, LangfuseSpan, get_client

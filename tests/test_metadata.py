@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from exported import (
+from support.exported import (
     all_metadata_events,
     assert_carrier_of,
     carriers,

@@ -8,7 +8,7 @@ import weakref
 from datetime import datetime, timezone
 
 import pytest
-from exported import (
+from support.exported import (
     all_score_events,
     assert_carrier_of,
     carriers,

@@ -19,7 +19,7 @@ import pytest
 
 import otel_scoring
 from otel_scoring import schema
-from wire_names import EVENT_NAMES, is_numeric_score_attribute, is_wire_name
+from support.wire_names import EVENT_NAMES, is_numeric_score_attribute, is_wire_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "finding-scores.md"

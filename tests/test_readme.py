@@ -82,10 +82,28 @@ def test_the_metadata_snippet_records_every_update(receiver, tmp_path):
     assert by_memo[("record-score", 0)].trace_id == by_memo[("payment", 0)].trace_id
 
 
-def test_every_other_python_snippet_runs(receiver, tmp_path):
-    """Snippets that only set things up run without error."""
+PROVIDER_SNIPPET_MARK = "provider.add_span_processor(ScoreFirstSpanProcessor("
+
+
+def test_the_existing_provider_snippet_delivers_scores_to_the_collector(receiver, tmp_path):
+    """A score made under the provider the snippet builds reaches the collector, on the span it was made in."""
+    [setup] = [code for _, code in python_snippets() if PROVIDER_SNIPPET_MARK in code]
+    use = (
+        "\nimport otel_scoring\n"
+        "with provider.get_tracer('app').start_as_current_span('llm-call'):\n"
+        "    otel_scoring.score_current_span(name='model-confidence', value=0.83)\n"
+        "provider.shutdown()\n"
+    )
+    run_python(setup + use, receiver, tmp_path)
+    [score] = receiver.wait_for_scores(1, timeout=10)
+    assert (score.name, score.value, score.scope, score.span_name) == ("model-confidence", 0.83, "span", "llm-call")
+
+
+def test_a_snippet_no_test_above_checks_still_runs(receiver, tmp_path):
+    """A snippet added without a test of its own at least runs; each one here should gain a test saying what it records."""
     for _, code in python_snippets()[2:]:
-        run_python(code, receiver, tmp_path)
+        if PROVIDER_SNIPPET_MARK not in code:
+            run_python(code, receiver, tmp_path)
 
 
 def test_the_pytest_fixture_snippet_passes(tmp_path):

@@ -7,7 +7,7 @@ Langfuse or SDK-reference "observation" is a span. Each test names the snippet i
 from __future__ import annotations
 
 import pytest
-from exported import (
+from support.exported import (
     assert_carrier_of,
     carriers,
     metadata_events,

@@ -15,10 +15,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_translate_forms import collector_json, jaeger_legacy, otlp_proto, protobuf_json, tempo_v1, tempo_v2
+from support.span_forms import collector_json, jaeger_legacy, otlp_proto, protobuf_json, tempo_v1, tempo_v2
 
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, ScoringSpanProcessor, create_score, metadata
-from otel_scoring.model import Scope
+from otel_scoring._model import Scope
+from otel_scoring._validation import build_score
 from otel_scoring.translate import (
     expected_record,
     records_from_jaeger,
@@ -27,7 +28,6 @@ from otel_scoring.translate import (
     records_from_spans,
     records_from_tempo,
 )
-from otel_scoring.validation import build_score
 
 SERVICE = "roundtrip-service"
 SPAN_NAME = "scored-step"

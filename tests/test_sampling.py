@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterator, Tuple
 
 import pytest
-from exported import carriers, score_events
+from support.exported import carriers, score_events
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from exported import score_events, scoring_warnings, span_named
+from support.exported import score_events, scoring_warnings, span_named
 
 import otel_scoring
 from otel_scoring import DataType, ScoreConfigRegistry

@@ -10,7 +10,7 @@ from typing import List
 
 import grpc
 import pytest
-from delivery_support import GrpcCollector, end_spans, free_port, one_request, score_ids, scoring_provider
+from support.delivery_support import GrpcCollector, end_spans, free_port, one_request, score_ids, scoring_provider
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import otel_scoring

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation
-from record_builders import T0, TRACE_A, TRACE_B, score, update
+from support.record_builders import T0, TRACE_A, TRACE_B, score, update
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_translate_forms import collector_json, collector_json_lines, every_form, jaeger_legacy, otlp_proto, otlp_request, tempo_v1
+from support.span_forms import collector_json, collector_json_lines, every_form, jaeger_legacy, otlp_proto, otlp_request, tempo_v1
 
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, ScoringSpanProcessor, create_score, metadata, schema, score_current_span, score_current_trace
 from otel_scoring.records import MetadataRecord, ScoreRecord

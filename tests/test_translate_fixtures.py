@@ -7,8 +7,8 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from record_builders import score
-from test_translate_forms import JAEGER_FIXTURES, fixture
+from support.record_builders import score
+from support.span_forms import JAEGER_FIXTURES, fixture
 
 from otel_scoring import schema
 from otel_scoring.records import MetadataRecord

@@ -12,7 +12,7 @@ import textwrap
 from datetime import datetime
 
 import pytest
-from exported import all_metadata_events, all_score_events, carriers, scoring_warnings, span_hex, trace_hex
+from support.exported import all_metadata_events, all_score_events, carriers, scoring_warnings, span_hex, trace_hex
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -39,13 +39,24 @@ from opentelemetry.sdk.environment_variables import (
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_scoring import schema
-from otel_scoring._guard import guarded, handle_internal_errors
+from otel_scoring import _sdk_span, schema
+from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_int
 from otel_scoring.delivery._queue import TwoLaneQueue
 from otel_scoring.delivery.sender import OTLPTraceSender, SendOutcome
 from otel_scoring.delivery.spool import SpanSpool
 from otel_scoring.delivery.stats import DeliveryStats
+
+__all__ = [
+    "DEFAULT_EXPORT_TIMEOUT_MILLIS",
+    "DEFAULT_MAX_EXPORT_BATCH_SIZE",
+    "DEFAULT_MAX_QUEUE_SIZE",
+    "DEFAULT_SCHEDULE_DELAY_MILLIS",
+    "INITIAL_RETRY_DELAY_SECONDS",
+    "MAX_RETRY_DELAY_SECONDS",
+    "ScoreFirstSpanProcessor",
+    "carries_scores",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -72,7 +83,7 @@ def carries_scores(span: ReadableSpan) -> bool:
     # Most spans have no events. ``span.events`` copies the SDK's event list under a lock (about
     # half of what BatchSpanProcessor spends per span), so ask the list itself whether it is
     # empty first, and fall back to the public property on any other ReadableSpan.
-    raw_events = getattr(span, "_events", None)
+    raw_events = getattr(span, _sdk_span.EVENTS, None)
     if raw_events is not None and not len(raw_events):
         return False
     for event in span.events:
@@ -155,7 +166,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: object = None) -> None:
         pass
 
-    @guarded("ScoreFirstSpanProcessor.on_end")
+    @handle_internal_errors("ScoreFirstSpanProcessor.on_end")
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
@@ -166,7 +177,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         if self._queue.put(span, scored) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
 
-    @guarded("ScoreFirstSpanProcessor.force_flush", default=False)
+    @handle_internal_errors("ScoreFirstSpanProcessor.force_flush", default=False)
     def force_flush(self, timeout_millis: Optional[int] = 30000) -> bool:
         """Deliver everything queued and spooled; False if anything is still undelivered.
 
@@ -186,7 +197,7 @@ class ScoreFirstSpanProcessor(SpanProcessor):
             return False
         return request.ok
 
-    @guarded("ScoreFirstSpanProcessor.shutdown", default=False)
+    @handle_internal_errors("ScoreFirstSpanProcessor.shutdown", default=False)
     def shutdown(self, timeout_millis: Optional[int] = 30000) -> bool:
         """Deliver what is left, spool the scores that cannot be, and stop; at most ``timeout_millis``.
 

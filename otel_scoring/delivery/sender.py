@@ -6,8 +6,7 @@ keep the request (the collector is down or busy) or give it up (the collector sa
 malformed), so the processor can spool it and retry on its own schedule. The same sender resends
 spooled request bytes as they are, without decoding them.
 
-Settings resolve as in :mod:`otel_scoring.export` and the stock exporters: keyword, then the
-``OTEL_EXPORTER_OTLP_TRACES_*`` variable, then the ``OTEL_EXPORTER_OTLP_*`` one, then the default.
+Its settings resolve in :mod:`otel_scoring.export`, as the stock exporters resolve them.
 """
 
 from __future__ import annotations
@@ -22,39 +21,39 @@ import threading
 import urllib.error
 import urllib.request
 import zlib
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-from opentelemetry.sdk.environment_variables import (
-    OTEL_EXPORTER_OTLP_CERTIFICATE,
-    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
-    OTEL_EXPORTER_OTLP_CLIENT_KEY,
-    OTEL_EXPORTER_OTLP_COMPRESSION,
-    OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_INSECURE,
-    OTEL_EXPORTER_OTLP_TIMEOUT,
-    OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
-    OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
-    OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
-    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-    OTEL_EXPORTER_OTLP_TRACES_INSECURE,
-    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
-)
-from opentelemetry.util.re import parse_env_headers
 
-from otel_scoring.export import GRPC, Headers, resolve_protocol
+from otel_scoring.export import (
+    COMPRESSIONS,
+    DEFAULT_GRPC_ENDPOINT,
+    DEFAULT_HTTP_ENDPOINT,
+    DEFAULT_TIMEOUT_SECONDS,
+    GRPC,
+    TRACES_PATH,
+    Headers,
+    grpc_target,
+    http_traces_url,
+    resolve_compression,
+    resolve_headers,
+    resolve_protocol,
+    resolve_timeout,
+    tls_files,
+)
+
+__all__ = [
+    "COMPRESSIONS",  # the settings' names, re-exported from otel_scoring.export, their home
+    "DEFAULT_GRPC_ENDPOINT",
+    "DEFAULT_HTTP_ENDPOINT",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "TRACES_PATH",
+    "OTLPTraceSender",
+    "SendOutcome",
+]
 
 _logger = logging.getLogger(__name__)
-
-DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
-DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
-TRACES_PATH = "/v1/traces"
-DEFAULT_TIMEOUT_SECONDS = 10.0
-COMPRESSIONS = ("gzip", "deflate", "none")
 
 _TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"]
 # "/opentelemetry.proto.collector.trace.v1.TraceService/Export", from the generated descriptor.
@@ -79,52 +78,6 @@ class SendOutcome(enum.Enum):
     """The collector is unreachable, busy or failing: keep the request and try again later."""
     REJECTED = "rejected"
     """The collector says the request is malformed: sending it again cannot help."""
-
-
-def _env(*names: str) -> Optional[str]:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
-
-
-def _resolve_headers(headers: Headers) -> Dict[str, str]:
-    if headers is None:
-        headers = _env(OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_HEADERS)
-    if headers is None:
-        return {}
-    if isinstance(headers, str):
-        return dict(parse_env_headers(headers, liberal=True))
-    return {str(key).lower(): str(value) for key, value in headers.items()}
-
-
-def _resolve_timeout(timeout: Optional[float]) -> float:
-    if timeout is not None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
-        return float(timeout)
-    raw = _env(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT)
-    if raw is None:
-        return DEFAULT_TIMEOUT_SECONDS
-    try:
-        parsed = float(raw)
-    except ValueError:
-        parsed = 0.0
-    if parsed <= 0:
-        _logger.warning("Unable to parse OTLP timeout %r as positive seconds. Defaulting to %s.", raw, DEFAULT_TIMEOUT_SECONDS)
-        return DEFAULT_TIMEOUT_SECONDS
-    return parsed
-
-
-def _resolve_compression(compression: Optional[str]) -> str:
-    chosen = (compression or _env(OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION) or "none").strip().lower()
-    if chosen not in COMPRESSIONS:
-        if compression is not None:
-            raise ValueError(f"unsupported OTLP compression {chosen!r}; expected one of {', '.join(COMPRESSIONS)}")
-        _logger.warning("Unable to parse OTLP compression %r. Defaulting to none.", chosen)
-        return "none"
-    return chosen
 
 
 def _read_file(path: Optional[str]) -> Optional[bytes]:
@@ -164,9 +117,9 @@ class OTLPTraceSender:
         insecure: Optional[bool] = None,
     ) -> None:
         self.protocol = resolve_protocol(protocol)
-        self.timeout_seconds = _resolve_timeout(timeout)
-        self.compression = _resolve_compression(compression)
-        self._headers = _resolve_headers(headers)
+        self.timeout_seconds = resolve_timeout(timeout)
+        self.compression = resolve_compression(compression)
+        self._headers = resolve_headers(headers)
         self._closed = False
         if self.protocol == GRPC:
             self._transport: _Transport = _GrpcTransport(endpoint, insecure, self._headers, self.compression)
@@ -205,16 +158,7 @@ class _GrpcTransport(_Transport):
         import grpc
 
         self._grpc = grpc
-        raw = endpoint or _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT) or DEFAULT_GRPC_ENDPOINT
-        parsed = urlparse(raw)
-        # Same rules as the stock gRPC exporter: https means TLS; otherwise the env var decides,
-        # then an http:// scheme means plaintext.
-        if parsed.scheme == "https":
-            insecure = False
-        if insecure is None:
-            env_insecure = _env(OTEL_EXPORTER_OTLP_TRACES_INSECURE, OTEL_EXPORTER_OTLP_INSECURE)
-            insecure = env_insecure.strip().lower() == "true" if env_insecure is not None else parsed.scheme == "http"
-        self.endpoint = parsed.netloc or raw
+        self.endpoint, insecure = grpc_target(endpoint, insecure)
         self._metadata: Sequence[Tuple[str, str]] = tuple(headers.items())
         if compression == "deflate":
             self._compression = grpc.Compression.Deflate
@@ -225,10 +169,11 @@ class _GrpcTransport(_Transport):
         self._rejected = frozenset(getattr(grpc.StatusCode, name) for name in _GRPC_REJECTED_NAMES)
         self._credentials = None
         if not insecure:  # read once, at setup, as the stock exporter does
+            files = tls_files()
             self._credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read_file(_env(OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE)),
-                private_key=_read_file(_env(OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY)),
-                certificate_chain=_read_file(_env(OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)),
+                root_certificates=_read_file(files.certificate),
+                private_key=_read_file(files.client_key),
+                certificate_chain=_read_file(files.client_certificate),
             )
         self._lock = threading.Lock()
         self._channel = None
@@ -289,12 +234,7 @@ class _GrpcTransport(_Transport):
 
 class _HttpTransport(_Transport):
     def __init__(self, endpoint: Optional[str], headers: Mapping[str, str], compression: str) -> None:
-        if endpoint is not None:
-            # Same rule as otel_scoring.export: a base URL gets the traces path.
-            url = endpoint if endpoint.rstrip("/").endswith(TRACES_PATH) else endpoint.rstrip("/") + TRACES_PATH
-        else:
-            signal_url = _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-            url = signal_url or (_env(OTEL_EXPORTER_OTLP_ENDPOINT) or DEFAULT_HTTP_ENDPOINT).rstrip("/") + TRACES_PATH
+        url = http_traces_url(endpoint)
         self.endpoint = url
         self._headers = {"Content-Type": "application/x-protobuf", **headers}
         self._compression = compression
@@ -302,10 +242,10 @@ class _HttpTransport(_Transport):
             self._headers["Content-Encoding"] = compression
         self._context: Optional[ssl.SSLContext] = None
         if urlparse(url).scheme == "https":
-            context = ssl.create_default_context(cafile=_env(OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE))
-            client_certificate = _env(OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)
-            if client_certificate:
-                context.load_cert_chain(client_certificate, _env(OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY))
+            files = tls_files()
+            context = ssl.create_default_context(cafile=files.certificate)
+            if files.client_certificate:
+                context.load_cert_chain(files.client_certificate, files.client_key)
             self._context = context
 
     def send(self, request: bytes, timeout: float) -> SendOutcome:

@@ -32,6 +32,15 @@ try:
 except ImportError:  # Windows: one process per spool directory
     fcntl = None  # type: ignore[assignment]
 
+__all__ = [
+    "DEFAULT_SPOOL_MAX_BYTES",
+    "SUFFIX",
+    "PathLike",
+    "ResendResult",
+    "SpanSpool",
+    "SpoolEntry",
+]
+
 _logger = logging.getLogger(__name__)
 
 DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024

@@ -42,6 +42,8 @@ from otel_scoring.forward._http import DEFAULT_TIMEOUT_SECONDS, ForwardError, Js
 from otel_scoring.forward._mapping import boolean_value, score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
+__all__ = ["DEFAULT_CONCURRENCY", "SCORES_PATH", "LangfuseForwarder"]
+
 _logger = logging.getLogger(__name__)
 _NOT_SENT = object()  # a score left unsent after another request's auth failure
 

@@ -37,7 +37,6 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 from otel_scoring._settings import resolve_str
-from otel_scoring._wire import format_timestamp
 from otel_scoring.environment_variables import (
     MLFLOW_TRACKING_PASSWORD,
     MLFLOW_TRACKING_TOKEN,
@@ -55,7 +54,9 @@ from otel_scoring.forward._http import (
 )
 from otel_scoring.forward._mapping import as_text, boolean_value, score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
-from otel_scoring.schema import SCORE_DATA_TYPE, SCORE_ID, metadata_attribute
+from otel_scoring.schema import SCORE_DATA_TYPE, SCORE_ID, format_timestamp, metadata_attribute
+
+__all__ = ["DEFAULT_SOURCE_ID", "TRACE_ID_PREFIX", "MLflowForwarder", "mlflow_trace_id"]
 
 _logger = logging.getLogger(__name__)
 

@@ -33,6 +33,8 @@ from otel_scoring.forward._http import DEFAULT_TIMEOUT_SECONDS, ForwardError, Js
 from otel_scoring.forward._mapping import score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
+__all__ = ["DEFAULT_BATCH_SIZE", "PhoenixForwarder"]
+
 _logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 100  # annotations per request: bounds the request body

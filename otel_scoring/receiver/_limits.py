@@ -15,7 +15,7 @@ store, each is checked here:
   :data:`MAX_COMMENT_CHARS`, a span or service name to :data:`MAX_IDENTIFIER_CHARS`.
 
 Dropped records are counted and reported in the export's partial success message; the rest of the
-export is stored. The API side enforces tighter limits (``otel_scoring.validation``), so records
+export is stored. The API side enforces tighter limits (``otel_scoring._validation``), so records
 written by otel-scoring itself always fit.
 """
 

@@ -18,14 +18,12 @@ import hashlib
 import json
 import math
 import re
-import sys
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from operator import attrgetter, eq
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from otel_scoring import schema
-from otel_scoring._wire import parse_timestamp
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.translate._span_view import SPAN_ID_BYTES, TRACE_ID_BYTES, SpanView
 from otel_scoring.translate._translation import Translation
@@ -37,7 +35,7 @@ DEFAULT_SOURCE = "API"
 DEFAULT_METADATA_KIND = "default"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ISO_PARSER_READS_Z = sys.version_info >= (3, 11)  # and gives timezone.utc for it
+_parse_timestamp = schema.parse_timestamp  # bound once: it runs for every record read
 _LOWER_HEX = frozenset("0123456789abcdef")
 _is_trace_id = re.compile("[0-9a-f]{%d}" % (2 * TRACE_ID_BYTES)).fullmatch
 _is_span_id = re.compile("[0-9a-f]{%d}" % (2 * SPAN_ID_BYTES)).fullmatch
@@ -277,7 +275,7 @@ def _score(service_name: Optional[str], span_name: Optional[str], time_unix_nano
         comment,
         config_id,
         None if metadata_json is None else _json_value(metadata_json),
-        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
+        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_timestamp(timestamp_text),
         service_name,
         span_name,
     )
@@ -424,7 +422,7 @@ def _metadata(service_name: Optional[str], span_name: Optional[str], time_unix_n
         values,
         trace_id,
         span_id,
-        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_time(timestamp_text),
+        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_timestamp(timestamp_text),
         service_name,
         span_name,
     )
@@ -499,23 +497,6 @@ def _json_value(text: str) -> Any:
     if end != len(text):
         return json.loads(text)
     return value
-
-
-def _parse_time(text: str) -> datetime:
-    if len(text) == 27 and text[10] == "T" and text[26] == "Z" and text[19] == ".":
-        # Our own format (``_wire.format_timestamp``): the C ISO parser is ten times strptime's speed.
-        if _ISO_PARSER_READS_Z:
-            return datetime.fromisoformat(text)
-        return datetime.fromisoformat(text[:26]).replace(tzinfo=timezone.utc)
-    try:
-        return parse_timestamp(text)
-    except ValueError:
-        pass
-    # Not our exact format: any ISO 8601 time, a naive one taken as UTC.
-    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def _time_from_nanos(time_unix_nano: int) -> datetime:

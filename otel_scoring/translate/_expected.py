@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from otel_scoring.model import Score
+from otel_scoring._model import Score
 from otel_scoring.records import ScoreRecord
 from otel_scoring.schema import format_span_id, format_trace_id
 

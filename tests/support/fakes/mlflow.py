@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, Optional
 
-from fakes.http_server import FakeJsonServer, HttpError, Reply
+from support.fakes.http_server import FakeJsonServer, HttpError, Reply
 
 _TRACE = re.compile(r"^/api/3\.0/mlflow/traces/(?P<trace>[^/]+)(?P<rest>/.*)?$")
 _ASSESSMENT = re.compile(r"^/assessments/(?P<assessment>[^/]+)$")

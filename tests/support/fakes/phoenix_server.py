@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from fakes.server_process import ServerProcess, free_port, require_venv_executable, server_env
+from support.fakes.server_process import ServerProcess, free_port, require_venv_executable, server_env
 
 PHOENIX_VENV_ENV_VAR = "OTEL_SCORING_PHOENIX_VENV"  # test-only: where .ci/phoenix.sh installed Phoenix
 DEFAULT_VENV = ".ci/.phoenix-venv"

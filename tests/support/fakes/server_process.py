@@ -20,7 +20,7 @@ from typing import Dict, Optional, Sequence
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def in_ci() -> bool:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict
 
-from fakes.server_process import ServerProcess, free_port, require_venv_executable, server_env
+from support.fakes.server_process import ServerProcess, free_port, require_venv_executable, server_env
 
 MLFLOW_VENV_ENV_VAR = "OTEL_SCORING_MLFLOW_VENV"  # test-only: where .ci/mlflow.sh installed MLflow
 DEFAULT_VENV = ".ci/.mlflow-venv"

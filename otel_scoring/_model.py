@@ -1,6 +1,6 @@
 """The validated values otel-scoring records: a score and a metadata update.
 
-Instances are built only by :mod:`otel_scoring.validation`, so anything holding one can rely on
+Instances are built only by :mod:`otel_scoring._validation`, so anything holding one can rely on
 every rule of the score model having been checked.
 """
 

@@ -15,7 +15,7 @@ import base64
 import uuid
 from typing import Any, Dict, Iterable, List, Mapping
 
-from fakes.http_server import FakeJsonServer, HttpError, Reply
+from support.fakes.http_server import FakeJsonServer, HttpError, Reply
 
 SCORES_PATH = "/api/public/scores"
 _TARGET_FIELDS = ("traceId", "sessionId", "datasetRunId")

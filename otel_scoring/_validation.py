@@ -13,9 +13,9 @@ import random
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Tuple, Union
 
+from otel_scoring._model import DataType, MetadataScope, MetadataUpdate, Score, Scope
 from otel_scoring.configs import ScoreConfig, ScoreConfigRegistry
 from otel_scoring.errors import ScoreValidationError
-from otel_scoring.model import DataType, MetadataScope, MetadataUpdate, Score, Scope
 from otel_scoring.schema import BOOLEAN_LABELS
 
 MAX_NAME_LENGTH = 200
