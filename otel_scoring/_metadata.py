@@ -69,7 +69,7 @@ _RECORDED = Recorded()
 
 
 class ScopedMetadata:
-    """Metadata aimed at one target; only ``update`` and ``batch`` remain."""
+    """Metadata aimed at one target; only ``update``, ``batch`` and ``do`` remain."""
 
     __slots__ = ("_memo_id", "_target")
 

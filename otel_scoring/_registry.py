@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("otel_scoring")
 
 
-
 def no_processor_message() -> str:
     """Why a call found no processor, with the fix for how this app is set up."""
     import sys

@@ -3,8 +3,9 @@
 ``opentelemetry-instrument`` runs, in order: the distro, the SDK configurator (which builds the
 global ``TracerProvider`` from the standard ``OTEL_*`` variables), the instrumentors, and then
 every ``opentelemetry_post_instrument`` entry point. :func:`add_scoring_processor` is registered
-there: the provider exists by then, so it only adds a :class:`ScoringSpanProcessor` to it and
-leaves exporters, sampler, resource and limits exactly as configured.
+there: the provider exists by then, so it adds a :class:`ScoringSpanProcessor` to it and swaps
+its batch processors for score-first ones (below), leaving exporters' settings, sampler,
+resource and limits as configured.
 
 A post-instrument hook rather than a distro or a configurator on purpose: only one distro and one
 configurator load per process, so ours would displace the one the user (or a vendor) installed.

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import threading
+import weakref
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Dict, Iterator, Mapping, Optional
@@ -374,7 +375,9 @@ def _parent_context(trace_context: Optional[Mapping[str, str]]) -> Any:
 
 
 _lock = threading.Lock()
-_configured: Optional[Langfuse] = None
+_configured: Optional[Langfuse] = None  # the client whose provider get_client() built
+# One client per provider, as Langfuse's get_client() returns the same client on every call.
+_clients: "weakref.WeakKeyDictionary[trace.TracerProvider, Langfuse]" = weakref.WeakKeyDictionary()
 
 
 def get_client(*, public_key: Optional[str] = None) -> Langfuse:
@@ -382,17 +385,25 @@ def get_client(*, public_key: Optional[str] = None) -> Langfuse:
 
     With a ``ScoringSpanProcessor`` already set up (``configure()``, a processor added by hand, or
     ``OTEL_SCORING_ENABLED`` under ``opentelemetry-instrument``) the client uses its provider.
-    Otherwise it adds one to a global SDK ``TracerProvider`` if there is one, and else calls
+    Otherwise it enables scoring on a global SDK ``TracerProvider`` as zero-code mode does
+    (:func:`otel_scoring.auto.enable_scoring`), and else calls
     :func:`otel_scoring.configure` from the standard ``OTEL_*`` environment, once per process.
     ``public_key`` (Langfuse's project key) is accepted and not needed.
     """
     global _configured
     processors = _registry.live()
     if processors:
-        return Langfuse(processors[-1]._provider())
+        provider = processors[-1]._provider()
+        with _lock:
+            client = _clients.get(provider)
+            if client is None:
+                client = _clients[provider] = Langfuse(provider)
+            return client
     with _lock:
         if _configured is None:
             _configured = _set_up()
+            with handle_internal_errors("get_client"):
+                _clients[_configured._provider] = _configured  # later calls find it through its processor
         return _configured
 
 

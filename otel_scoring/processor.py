@@ -286,8 +286,7 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def _carrier_tracer(self) -> trace.Tracer:
         if self._tracer is None:
-            provider = self._tracer_provider or trace.get_tracer_provider()
-            self._tracer = provider.get_tracer(schema.INSTRUMENTATION_SCOPE)
+            self._tracer = self._provider().get_tracer(schema.INSTRUMENTATION_SCOPE)
         return self._tracer
 
 

@@ -234,3 +234,35 @@ def test_get_client_configures_export_from_the_otel_environment(tmp_path):
         assert result.returncode == 0, result.stderr
         stored = wait_for_stored(receiver.db_path, {"s-1", "s-2", "s-3"}, timeout=20)
     assert sorted(stored) == ["s-1", "s-2", "s-3"]
+
+
+OWN_PROVIDER_APP = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+from otel_scoring.langfuse import get_client
+
+langfuse = get_client()
+assert get_client() is langfuse  # one client per process, as Langfuse's get_client
+with langfuse.start_as_current_span(name="my-operation") as span:
+    span.score(name="correctness", value=0.9)
+[exported] = exporter.get_finished_spans()
+print(exported.name, [event.name for event in exported.events])
+"""
+
+
+@pytest.mark.slow
+def test_get_client_enables_scoring_on_an_sdk_provider_the_app_built():
+    """An app's own global SDK provider without scoring gets a ScoringSpanProcessor from get_client(), not a second provider."""
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("OTEL_")}
+    result = subprocess.run([sys.executable, "-c", OWN_PROVIDER_APP], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "my-operation ['gen_ai.evaluation.result']"
+    assert result.stderr == ""
