@@ -22,7 +22,7 @@ manifest=collector-config/builder-config.yaml
 
 link() {  # link NAME TARGET: point .ci/.peers/NAME at TARGET
     ln -sfn "$2" "$root/$1"
-    echo "$1: $2 ($("$2" --version 2>/dev/null | head -n 1 || true))"
+    echo "$1: $2"
 }
 
 build_jaeger() {

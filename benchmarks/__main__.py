@@ -1,7 +1,7 @@
 """Run the overhead benchmarks: ``python -m benchmarks [--quick] [--only 1,4]`` from the repo root.
 
 Each benchmark measures its subject and its baseline in this same run, interleaved, and reports
-their ratio; the table at the end holds all six. ``--quick`` runs a few seconds of each, only to
+their ratio; the table at the end holds all seven. ``--quick`` runs a few seconds of each, only to
 show that they work: its numbers are not the ones to quote. Exit status 1 means a benchmark
 failed to run, never that a target was missed.
 """
@@ -17,7 +17,7 @@ import traceback
 from importlib import metadata
 from typing import Callable, Dict, List
 
-from benchmarks import bench_export_cpu, bench_memory, bench_receiver, bench_score_call, bench_span_overhead, bench_translator
+from benchmarks import bench_export_cpu, bench_memory, bench_receiver, bench_receiver_attacks, bench_score_call, bench_span_overhead, bench_translator
 from benchmarks._timing import Outcome
 
 BENCHMARKS: Dict[int, Callable[[bool], Outcome]] = {
@@ -27,6 +27,7 @@ BENCHMARKS: Dict[int, Callable[[bool], Outcome]] = {
     4: bench_translator.run,
     5: bench_receiver.run,
     6: bench_memory.run,
+    7: bench_receiver_attacks.run,
 }
 TITLES = {
     1: "score_current_span vs a bare span.add_event",
@@ -35,6 +36,7 @@ TITLES = {
     4: "translator records/s from OTLP protobuf vs bare parse + walk",
     5: "receiver ingest over loopback gRPC into SQLite vs one OTLPSpanExporter",
     6: "memory: RSS growth with the processor, ended and never-ended spans",
+    7: "receiver memory under attack mixes vs at rest, good exports on",
 }
 PACKAGES = ("opentelemetry-sdk", "opentelemetry-proto", "opentelemetry-exporter-otlp-proto-grpc", "protobuf", "grpcio")
 
@@ -74,7 +76,7 @@ def print_table(outcomes: List[Outcome]) -> None:
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N: seconds per benchmark, to check they run (numbers not meaningful)")
-    parser.add_argument("--only", default="", help="comma-separated benchmark numbers to run (default: all six)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark numbers to run (default: all)")
     args = parser.parse_args(argv)
     chosen = sorted(int(part) for part in args.only.split(",") if part.strip()) if args.only else sorted(BENCHMARKS)
     unknown = [number for number in chosen if number not in BENCHMARKS]

@@ -84,13 +84,32 @@ def _parse_id(value: IdInput, hex_digits: int, what: str, subject: str) -> Optio
         if text.startswith("0x"):
             text = text[2:]
         if len(text) != hex_digits or any(c not in "0123456789abcdef" for c in text):
-            raise ScoreValidationError(subject, f"{what} {value!r} is not {hex_digits} hex digits")
+            raise ScoreValidationError(subject, f"{what} {shown(value)} is not {hex_digits} hex digits")
         parsed = int(text, 16)
     else:
         raise ScoreValidationError(subject, f"{what} must be a hex string or an int, not {type(value).__name__}")
     if not 0 < parsed < (1 << (4 * hex_digits)):
-        raise ScoreValidationError(subject, f"{what} {value!r} is out of range (zero or too large)")
+        raise ScoreValidationError(subject, f"{what} {shown(value)} is out of range (zero or too large)")
     return parsed
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a warning, short, and never raising: a caller's object may break its own ``__repr__``."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # noqa: BLE001 - any error of the caller's object
+        return f"<{type(value).__name__} whose repr() raised {type(exc).__name__}>"
+    return text if len(text) <= 2 * SHOWN_NAME_LENGTH else text[: 2 * SHOWN_NAME_LENGTH] + "..."
+
+
+def check_encodable(text: str, what: str, subject: Any) -> str:
+    """OTLP carries text as UTF-8: a lone surrogate (``"\\ud800"``) could not be exported at all."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ScoreValidationError(subject, f"{what} holds a lone surrogate character, which UTF-8 cannot encode; decode the text with errors='replace' first") from None
+    return text
 
 
 def check_name(name: Any, subject: str, what: str = "name") -> str:
@@ -100,7 +119,7 @@ def check_name(name: Any, subject: str, what: str = "name") -> str:
         raise ScoreValidationError(subject, f"{what} must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise ScoreValidationError(subject, f"{what} is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}")
-    return name
+    return check_encodable(name, what, subject)
 
 
 def _check_optional_str(value: Any, what: str, subject: str, limit: int = MAX_ID_LENGTH) -> Optional[str]:
@@ -110,7 +129,7 @@ def _check_optional_str(value: Any, what: str, subject: str, limit: int = MAX_ID
         raise ScoreValidationError(subject, f"{what} must be a non-empty string")
     if len(value) > limit:
         raise ScoreValidationError(subject, f"{what} is {len(value)} characters long; the limit is {limit}")
-    return value
+    return check_encodable(value, what, subject)
 
 
 def encode_json(value: Any, what: str, subject: str) -> str:
@@ -118,9 +137,11 @@ def encode_json(value: Any, what: str, subject: str) -> str:
         encoded = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ScoreValidationError(subject, f"{what} is not JSON-serialisable ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a caller's object whose __len__, __iter__ or __str__ raises
+        raise ScoreValidationError(subject, f"{what} could not be read as JSON ({type(exc).__name__} from the object itself)") from None
     if len(encoded) > MAX_JSON_LENGTH:
         raise ScoreValidationError(subject, f"{what} is {len(encoded)} bytes as JSON; the limit is {MAX_JSON_LENGTH}")
-    return encoded
+    return check_encodable(encoded, what, subject)
 
 
 def to_utc(timestamp: Optional[datetime], subject: str) -> datetime:
@@ -140,7 +161,7 @@ def _parse_data_type(data_type: Any, subject: str) -> Optional[DataType]:
     try:
         return DataType(data_type.upper() if isinstance(data_type, str) else data_type)
     except ValueError:
-        raise ScoreValidationError(subject, f"data_type {data_type!r} is not one of NUMERIC, CATEGORICAL, BOOLEAN") from None
+        raise ScoreValidationError(subject, f"data_type {shown(data_type)} is not one of NUMERIC, CATEGORICAL, BOOLEAN") from None
 
 
 def _infer_data_type(value: Any) -> DataType:
@@ -155,13 +176,13 @@ def _infer_data_type(value: Any) -> DataType:
 def _value_and_label(value: Any, data_type: DataType, config: Optional[ScoreConfig], subject: str) -> Tuple[Optional[float], Optional[str]]:
     if data_type is DataType.NUMERIC:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ScoreValidationError(subject, f"value {value!r} does not match data_type NUMERIC (a number is required)")
+            raise ScoreValidationError(subject, f"value {shown(value)} does not match data_type NUMERIC (a number is required)")
         try:
             number = float(value)
         except OverflowError:  # an int too large for a double
             raise ScoreValidationError(subject, "value is an integer too large for a double") from None
         if not math.isfinite(number):
-            raise ScoreValidationError(subject, f"value {value!r} is not a finite number")
+            raise ScoreValidationError(subject, f"value {shown(value)} is not a finite number")
         if config is not None:
             if config.min_value is not None and number < config.min_value:
                 raise ScoreValidationError(subject, f"value {number} is below min_value {config.min_value} of config {config.id!r}")
@@ -173,13 +194,14 @@ def _value_and_label(value: Any, data_type: DataType, config: Optional[ScoreConf
             return float(value), BOOLEAN_LABELS[value]
         if isinstance(value, (int, float)) and value in (0, 1):
             return float(value), BOOLEAN_LABELS[bool(value)]
-        raise ScoreValidationError(subject, f"value {value!r} does not match data_type BOOLEAN (0, 1, True or False)")
+        raise ScoreValidationError(subject, f"value {shown(value)} does not match data_type BOOLEAN (0, 1, True or False)")
     if not isinstance(value, str):
-        raise ScoreValidationError(subject, f"value {value!r} does not match data_type CATEGORICAL (a string label is required)")
+        raise ScoreValidationError(subject, f"value {shown(value)} does not match data_type CATEGORICAL (a string label is required)")
     if not value:
         raise ScoreValidationError(subject, "a categorical value must not be empty")
     if len(value) > MAX_NAME_LENGTH:
         raise ScoreValidationError(subject, f"categorical value is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}")
+    check_encodable(value, "categorical value", subject)
     if config is not None:
         if value not in config.categories:
             raise ScoreValidationError(subject, f"value {value!r} is not a category of config {config.id!r} ({', '.join(sorted(config.categories))})")
@@ -226,6 +248,8 @@ def build_score(
         raise ScoreValidationError(subject, f"comment must be a string, not {type(comment).__name__}")
     if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
         raise ScoreValidationError(subject, f"comment is {len(comment)} characters long; the limit is {MAX_COMMENT_LENGTH}")
+    if comment is not None:
+        check_encodable(comment, "comment", subject)
     # Positional, in field order: keyword arguments to a named tuple cost a third of this function.
     return Score(
         score_id,
@@ -264,13 +288,16 @@ def build_metadata_update(
         raise ScoreValidationError(subject, f"kind {kind!r} must not contain '.' (it is part of attribute names)")
     if not isinstance(values, Mapping):
         raise ScoreValidationError(subject, f"values must be a mapping of string keys, not {type(values).__name__}")
+    try:
+        values = dict(values)  # the caller's mapping is read once, here; its own errors are a validation error
+    except Exception as exc:  # noqa: BLE001 - a Mapping whose __len__, __iter__ or __getitem__ raises
+        raise ScoreValidationError(subject, f"values could not be read ({type(exc).__name__} from the mapping itself)") from None
     if not values:
         raise ScoreValidationError(subject, "values must not be empty")
     if len(values) > MAX_METADATA_KEYS:
         raise ScoreValidationError(subject, f"{len(values)} keys in one update; the limit is {MAX_METADATA_KEYS}")
     for key in values:
-        check_name(key, subject, f"key {key!r}" if isinstance(key, str) else "key")
-    values = dict(values)
+        check_name(key, subject, f"key {shown(key)}" if isinstance(key, str) else "key")
     return MetadataUpdate(
         memo_id=memo_id,
         index=index,

@@ -62,20 +62,33 @@ RETENTION_CHECK_SECONDS = 600.0  # how often `serve --retain` deletes what has g
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+MAX_DURATION_DAYS = 36_500  # a hundred years: any age, bucket or retention anyone means
+MAX_REQUEST_TIMEOUT_SECONDS = 3600
+MAX_COUNT = 2**63 - 1  # what SQLite's LIMIT takes
+MAX_CONNECTIONS_LIMIT = 4096  # a thread each, and four waiting places each
 
 
 # --- Argument types ---------------------------------------------------------------------------------
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``1h``, ``1h30m``, ``2d``, ``1w``."""
+    """``90s``, ``15m``, ``1h``, ``1h30m``, ``2d``, ``1w``; at most :data:`MAX_DURATION_DAYS` days."""
     compact = text.strip().lower()
     if not _DURATION.fullmatch(compact):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 15m, 1h, 1h30m, 2d or 1w")
     seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(compact))
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    if seconds > MAX_DURATION_DAYS * 86_400:  # also keeps every time computed from it a datetime
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than the limit of {MAX_DURATION_DAYS}d")
     return timedelta(seconds=seconds)
+
+
+def _request_timeout(text: str) -> timedelta:
+    timeout = parse_duration(text)
+    if timeout.total_seconds() > MAX_REQUEST_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than the limit of {MAX_REQUEST_TIMEOUT_SECONDS // 60}m for one request")
+    return timeout
 
 
 def parse_since(text: str, now: Optional[datetime] = None) -> datetime:
@@ -99,14 +112,24 @@ def _port(text: str) -> int:
     return port
 
 
-def _positive_int(text: str) -> int:
+def _positive_int(text: str, limit: int = MAX_COUNT) -> int:
     try:
         number = int(text)
     except ValueError:
         number = 0
     if number < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    if number > limit:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than the limit of {limit}")
     return number
+
+
+def _bounded_int(limit: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        return _positive_int(text, limit)
+
+    parse.__name__ = "positive integer"  # how argparse names the type in its messages
+    return parse
 
 
 def _forwarder(spec: str) -> Any:
@@ -130,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         DEFAULT_MAX_BODY_BYTES,
         DEFAULT_MAX_CONNECTIONS,
         DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        MAX_BODY_BYTES_LIMIT,
     )
 
     parser = argparse.ArgumentParser(prog="otel-scoring", description="Evaluation scores and run metadata as OpenTelemetry data.")
@@ -144,12 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=_port, default=DEFAULT_HTTP_PORT, help=f"OTLP/HTTP port (default {DEFAULT_HTTP_PORT}; 0 picks a free port)")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     serve.add_argument("--allow-non-loopback", action="store_true", help="allow a --host other machines can reach (use --token and --tls-cert there)")
-    serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, help=f"largest export accepted, compressed or not (default {DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--max-body-bytes", type=_bounded_int(MAX_BODY_BYTES_LIMIT), default=DEFAULT_MAX_BODY_BYTES, help=f"largest export accepted, compressed or not (default {DEFAULT_MAX_BODY_BYTES})")
     serve.add_argument("--token", help=f"require Authorization: Bearer TOKEN on every export (default: ${OTEL_SCORING_RECEIVER_TOKEN}, which keeps it out of the process list)")
     serve.add_argument("--tls-cert", metavar="PEM", help="serve OTLP/gRPC and OTLP/HTTP over TLS with this certificate chain (with --tls-key)")
     serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
-    serve.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS, help=f"HTTP connections and gRPC calls served at once; more are refused, to be retried (default {DEFAULT_MAX_CONNECTIONS})")
-    serve.add_argument("--request-timeout", type=parse_duration, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
+    serve.add_argument("--max-connections", type=_bounded_int(MAX_CONNECTIONS_LIMIT), default=DEFAULT_MAX_CONNECTIONS, help=f"HTTP connections and gRPC calls served at once; more are refused, to be retried (default {DEFAULT_MAX_CONNECTIONS})")
+    serve.add_argument("--request-timeout", type=_request_timeout, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
     serve.add_argument("--retain", type=parse_duration, metavar="AGE", help="delete stored records older than this (30d, 12h), at start and every 10 minutes (default: keep everything)")

@@ -110,3 +110,11 @@ resend them (also after a restart). Unset: no spool; undelivered scores are retr
 
 OTEL_SCORING_SPOOL_MAX_BYTES = "OTEL_SCORING_SPOOL_MAX_BYTES"
 """Most bytes the spool directory may hold (default 64 MiB); past it, new requests are dropped."""
+
+OTEL_SCORING_MAX_SCORED_BYTES = "OTEL_SCORING_MAX_SCORED_BYTES"
+"""Most bytes (estimated) of score-carrying spans the delivery queue holds while the collector
+catches up (default 64 MiB); past it the oldest are spilled to the spool, or dropped and logged."""
+
+OTEL_SCORING_MAX_BLOCK_MILLIS = "OTEL_SCORING_MAX_BLOCK_MILLIS"
+"""Opt-in backpressure without a spool: how long ending a score-carrying span may wait for room in
+a full score lane before the oldest score is dropped (default 0: never block the application)."""

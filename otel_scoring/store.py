@@ -25,6 +25,8 @@ import math
 import os
 import sqlite3
 import threading
+import urllib.parse
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -229,13 +231,22 @@ class ScoreStore:
         # Autocommit mode (isolation_level=None): each add() opens and commits its own transaction.
         self._connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
         self._closed = False
+        self.read_only = False
         try:
             if self.path != ":memory:":
                 self._connection.execute("PRAGMA journal_mode=WAL")
                 self._connection.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
             self._connection.executescript(_SCHEMA)
+        except sqlite3.OperationalError as error:
+            self._connection.close()
+            if not _read_only_error(error) or not os.path.isfile(self.path):
+                raise
+            # A store this user may only read (another user's, or a copy on read-only media) is
+            # opened for reading: queries work, writes raise sqlite3.OperationalError.
+            self._connection = _open_read_only(self.path)
+            self.read_only = True
         except BaseException:
-            self._connection.close()  # not a database, read-only, ...: fail without leaking the handle
+            self._connection.close()  # not a database, ...: fail without leaking the handle
             raise
 
     # --- Writing ------------------------------------------------------------------------------------
@@ -344,13 +355,17 @@ class ScoreStore:
         # per bucket, not every score: `stats` over a large store stays small.
         bucketed = f"WITH bucketed AS (SELECT name, {_BUCKET_OF_TIMESTAMP} AS bucket, value FROM scores{where})"
         arguments = [bucket_micros, *parameters]
-        summaries = self._query(
-            f"{bucketed} SELECT name, bucket, COUNT(*), COUNT(value), SUM(value), MIN(value), MAX(value)"
-            " FROM bucketed GROUP BY name, bucket ORDER BY name, bucket",
-            arguments,
-        )
+        # Both queries read one snapshot (one read transaction), so a write landing between them
+        # cannot make the counts and the ranks disagree.
+        with self._snapshot():
+            summaries = self._query(
+                f"{bucketed} SELECT name, bucket, COUNT(*), COUNT(value), SUM(value), MIN(value), MAX(value)"
+                " FROM bucketed GROUP BY name, bucket ORDER BY name, bucket",
+                arguments,
+            )
+            ranked_rows = self._query(f"{bucketed} {_PERCENTILE_RANKS}", arguments)
         ranked: Dict[Tuple[str, int], Dict[int, float]] = {}
-        for score_name, bucket, rank, value in self._query(f"{bucketed} {_PERCENTILE_RANKS}", arguments):
+        for score_name, bucket, rank, value in ranked_rows:
             ranked.setdefault((score_name, bucket), {})[rank] = float(value)
         result = []
         for score_name, bucket, count, numeric_count, total, smallest, largest in summaries:
@@ -431,9 +446,38 @@ class ScoreStore:
             if count < DELETE_BATCH_ROWS:
                 return deleted
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same committed state."""
+        with self._lock:
+            self._connection.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._connection.execute("COMMIT")
+
     def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
         with self._lock:
             return self._connection.execute(sql, parameters).fetchall()
+
+
+def _read_only_error(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _open_read_only(path: str) -> sqlite3.Connection:
+    """``path`` opened read-only; a WAL file's shared memory it cannot create is not needed
+    when the file cannot change under it (no writer can have it open without write access)."""
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("SELECT COUNT(*) FROM scores").fetchone()
+    except sqlite3.OperationalError:
+        connection.close()
+        # No writable -shm beside a WAL database: read it as immutable instead.
+        connection = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+    return connection
 
 
 def _where(*conditions: Tuple[str, Any]) -> Tuple[str, List[Any]]:

@@ -1,24 +1,36 @@
 """collector-config/: Collector pipelines that hold together, current component names, OTTL that
 keys only on otel-scoring's wire names, and a compose stack whose files and ports line up.
 
-Docker is not available to the test suite, so nothing here starts a Collector: the configs are
-loaded as YAML and checked against each other, against otel_scoring.schema, against the CLI's own
-argument parser, and (for the OTTL filter) against spans a real TracerProvider exports.
+The built Collector (``.ci/peers.sh``, from builder-config.yaml) validates every config and runs
+collector-jaeger.yaml and collector-fanout.yaml against a live Jaeger v2 and a capturing OTLP
+server; collector-fanout.yaml's delivery to ``otel-scoring serve`` is tests/test_live_peers.py. No
+Docker engine runs here, so compose.yaml is checked against the files and ports it names.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import shlex
+import time
+import urllib.error
+import urllib.request
+from concurrent import futures
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
+import grpc
 import pytest
 import yaml
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
 
 import otel_scoring
 from otel_scoring import schema
 from otel_scoring.cli import build_parser
+from otel_scoring.schema import format_trace_id
+from support import peers
 from support.wire_names import EVENT_NAMES, is_wire_name
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "collector-config"
@@ -77,39 +89,6 @@ def test_there_are_configs_for_jaeger_tempo_and_the_fanout():
 
 
 @pytest.mark.parametrize("path", collector_configs(), ids=lambda p: p.name)
-def test_pipelines_use_only_defined_components_and_every_component_is_used(path: Path):
-    """A pipeline names only defined components (connectors count as both ends), and nothing is defined unused."""
-    config = load(path)
-    defined = {kind: set(config.get(kind) or {}) for kind in KINDS}
-    used = {kind: set() for kind in KINDS}
-    pipelines = config["service"]["pipelines"]
-    assert pipelines
-    for name, pipeline in pipelines.items():
-        assert pipeline.get("receivers") and pipeline.get("exporters"), name
-        for receiver in pipeline["receivers"]:
-            assert receiver in defined["receivers"] | defined["connectors"], f"{name}: receiver {receiver} is not defined"
-            used["receivers" if receiver in defined["receivers"] else "connectors"].add(receiver)
-        for processor in pipeline.get("processors", []):
-            assert processor in defined["processors"], f"{name}: processor {processor} is not defined"
-            used["processors"].add(processor)
-        for exporter in pipeline["exporters"]:
-            assert exporter in defined["exporters"] | defined["connectors"], f"{name}: exporter {exporter} is not defined"
-            used["exporters" if exporter in defined["exporters"] else "connectors"].add(exporter)
-    used["extensions"] = set(config["service"].get("extensions", []))
-    for kind in KINDS:
-        assert defined[kind] == used[kind], f"{path.name}: {kind} defined but unused: {sorted(defined[kind] - used[kind])}"
-
-
-@pytest.mark.parametrize("path", collector_configs(), ids=lambda p: p.name)
-def test_exporters_use_current_names(path: Path):
-    """Exporters use the names current since Collector v0.144.0 (otlp_grpc, otlp_http), not deprecated aliases."""
-    for exporter in load(path)["exporters"]:
-        kind = component_type(exporter)
-        assert kind not in RENAMED_EXPORTERS, f"{path.name}: {exporter} uses a deprecated name; use {RENAMED_EXPORTERS[kind]}"
-        assert kind in CURRENT_EXPORTERS, f"{path.name}: unexpected exporter type {kind}"
-
-
-@pytest.mark.parametrize("path", collector_configs(), ids=lambda p: p.name)
 def test_receivers_listen_on_all_interfaces(path: Path):
     """The OTLP receiver binds 0.0.0.0, so apps outside the Collector's container can reach it."""
     protocols = load(path)["receivers"]["otlp"]["protocols"]
@@ -148,90 +127,6 @@ def test_ottl_references_only_schema_names(path: Path):
             assert event_name in EVENT_NAMES, f"{path.name}: event {event_name} is not one otel-scoring writes ({text})"
         for pattern in re.findall(r'keep_matching_keys\([^,]+,\s*"\^([^"\\]+)', text):
             assert pattern == schema.NAMESPACE, f"{path.name}: keeps keys under {pattern!r}, not {schema.NAMESPACE!r}"
-
-
-def fanout_processor(name: str) -> dict:
-    return load(CONFIG_DIR / "collector-fanout.yaml")["processors"][name]
-
-
-def ottl_operand(text: str, span_attributes: dict, event_name: Optional[str]) -> Any:
-    text = text.strip()
-    attribute = re.fullmatch(r'span\.attributes\["([^"]+)"\]', text)
-    if attribute:
-        return span_attributes.get(attribute.group(1))
-    if text == "spanevent.name":
-        return event_name
-    if re.fullmatch(r'"[^"]*"', text):
-        return text[1:-1]
-    literals = {"true": True, "false": False, "nil": None}
-    if text in literals:
-        return literals[text]
-    raise AssertionError(f"this test reads a small part of OTTL only; extend it for: {text}")
-
-
-def ottl_condition_holds(condition: str, span_attributes: dict, event_name: Optional[str] = None) -> bool:
-    """Evaluate the OTTL subset the fan-out filter uses: comparisons joined by 'and' / 'or'."""
-
-    def comparison(text: str) -> bool:
-        match = re.fullmatch(r"(.+?)\s*(==|!=)\s*(.+)", text.strip())
-        assert match, f"not a comparison: {text}"
-        left, right = ottl_operand(match.group(1), span_attributes, event_name), ottl_operand(match.group(3), span_attributes, event_name)
-        return (left == right) if match.group(2) == "==" else (left != right)
-
-    return any(all(comparison(part) for part in re.split(r"\s+and\s+", alternative)) for alternative in re.split(r"\s+or\s+", condition))
-
-
-def forwarded_to_receiver(spans) -> Dict[str, List[str]]:
-    """What the fan-out filter lets through to the receiver: span name -> the event names it keeps."""
-    conditions = fanout_processor("filter/otel_scoring_only")["trace_conditions"]
-    span_conditions = [c for c in conditions if "spanevent." not in c]
-    event_conditions = [c for c in conditions if "spanevent." in c]
-    kept: Dict[str, List[str]] = {}
-    for span in spans:
-        attributes = dict(span.attributes)
-        if any(ottl_condition_holds(c, attributes) for c in span_conditions):
-            continue
-        kept[span.name] = [e.name for e in span.events if not any(ottl_condition_holds(c, attributes, e.name) for c in event_conditions)]
-    return kept
-
-
-def test_fanout_filter_forwards_only_spans_with_scores_or_metadata(tracer, exporter):
-    """Of real exported spans, the receiver gets scored, metadata and carrier spans, with only their score and metadata events."""
-    with tracer.start_as_current_span("health-check"):
-        pass
-    with tracer.start_as_current_span("summarize-ticket"):
-        otel_scoring.metadata("record-payment-info").update({"paymentId": "pi_123"}, kind="billing")
-        with tracer.start_as_current_span("call-model") as step:
-            step.add_event("exception", {"exception.type": "TimeoutError"})
-            otel_scoring.score_current_span(name="model-confidence", value=0.83)
-    context = step.get_span_context()
-    otel_scoring.create_score(name="user-feedback", value=1, trace_id=context.trace_id, observation_id=context.span_id)
-
-    kept = forwarded_to_receiver(exporter.get_finished_spans())
-
-    assert kept == {
-        "call-model": [schema.EVALUATION_RESULT_EVENT],
-        "summarize-ticket": [schema.METADATA_UPDATE_EVENT],
-        schema.CARRIER_SPAN_NAME: [schema.EVALUATION_RESULT_EVENT],
-    }
-
-
-def test_fanout_transform_keeps_every_attribute_the_processor_writes_and_drops_the_rest(tracer, exporter):
-    """The attribute pattern keeps all otel_scoring.* summary attributes of a real span and drops others."""
-    [statement] = fanout_processor("transform/otel_scoring_attributes_only")["trace_statements"]
-    match = re.fullmatch(r'keep_matching_keys\(span\.attributes, "((?:[^"\\]|\\.)*)"\)', statement)
-    assert match, statement
-    pattern = re.compile(match.group(1).replace("\\\\", "\\"))  # OTTL string escapes -> the regex
-    with tracer.start_as_current_span("call-model") as span:
-        span.set_attribute("gen_ai.input.messages", "a long prompt")
-        otel_scoring.score_current_span(name="model-confidence", value=0.83)
-        otel_scoring.metadata("m").update({"paymentId": "pi_1"}, kind="billing")
-    [exported] = exporter.get_finished_spans()
-
-    kept = {key for key in exported.attributes if pattern.search(key)}
-
-    assert kept == set(exported.attributes) - {"gen_ai.input.messages"}
-    assert {schema.HAS_SCORES, schema.HAS_METADATA, schema.score_value_attribute("span", "model-confidence")} <= kept
 
 
 # --- compose ----------------------------------------------------------------------------------------
@@ -312,3 +207,154 @@ def test_compose_grafana_provisions_the_score_trends_dashboard():
     dashboards = mounts[provider["options"]["path"]]
     assert (dashboards / "score-trends.json").is_file()
     assert mounts["/etc/grafana/provisioning"] == CONFIG_DIR / "grafana" / "provisioning"
+
+
+# --- The built Collector (and Jaeger) -----------------------------------------------------------
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("path", collector_configs(), ids=lambda p: p.name)
+def test_every_collector_config_passes_the_built_collectors_validate(path: Path):
+    """The Collector of builder-config.yaml accepts each config: components, pipelines, OTTL and settings."""
+    result = peers.validate_collector_config(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.peers
+def test_validate_rejects_a_config_the_collector_would_not_start(tmp_path: Path):
+    """validate is no rubber stamp: an unknown exporter and a broken OTTL condition each fail it, naming the problem."""
+    fanout = load(CONFIG_DIR / "collector-fanout.yaml")
+    unknown = dict(fanout, exporters={**fanout["exporters"], "otlp_grpc/jaeger": {"endpoint": "x:1", "no_such_setting": 1}})
+    broken = copy.deepcopy(fanout)
+    broken["processors"]["filter/otel_scoring_only"]["trace_conditions"][0] += " and"
+    for name, config, problem in (("unknown.yaml", unknown, "no_such_setting"), ("broken.yaml", broken, "filter/otel_scoring_only")):
+        (tmp_path / name).write_text(yaml.safe_dump(config), encoding="utf-8")
+        result = peers.validate_collector_config(tmp_path / name)
+        assert result.returncode != 0 and problem in result.stdout + result.stderr, name
+
+
+@pytest.mark.peers
+def test_jaeger_config_passes_jaegers_validate():
+    """collector-config/jaeger.yaml, the Jaeger v2 the Collector configs send to, is valid for Jaeger's own binary."""
+    result = peers.validate_jaeger_config(CONFIG_DIR / "jaeger.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class CapturingTraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP/gRPC endpoint that keeps every request it is sent (where the fan-out's receiver would be)."""
+
+    def __init__(self) -> None:
+        self.requests: List[ExportTraceServiceRequest] = []
+
+    def Export(self, request, context):  # noqa: N802 (the gRPC method name)
+        self.requests.append(request)
+        return ExportTraceServiceResponse()
+
+    def spans(self) -> Dict[str, Tuple[List[str], List[str]]]:
+        """span name -> (its attribute keys, its event names)."""
+        return {
+            span.name: (sorted(kv.key for kv in span.attributes), [event.name for event in span.events])
+            for request in self.requests
+            for resources in request.resource_spans
+            for scopes in resources.scope_spans
+            for span in scopes.spans
+        }
+
+
+@pytest.fixture
+def capture() -> Iterator[Tuple[str, CapturingTraceService]]:
+    service = CapturingTraceService()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", service
+    server.stop(grace=None)
+
+
+def scored_app_run(endpoint: str) -> str:
+    """An app's run through the Collector at ``endpoint``; returns its trace id."""
+    provider = otel_scoring.configure(service_name="collector-config-test", endpoint=f"http://{endpoint}", protocol="grpc", set_global=False)
+    tracer = provider.get_tracer("tests")
+    try:
+        with tracer.start_as_current_span("health-check"):
+            pass
+        with tracer.start_as_current_span("summarize-ticket") as run:
+            otel_scoring.metadata("record-payment-info").update({"paymentId": "pi_123"}, kind="billing")
+            with tracer.start_as_current_span("call-model") as step:
+                step.set_attribute("gen_ai.input.messages", "a long prompt")
+                step.add_event("exception", {"exception.type": "TimeoutError"})
+                otel_scoring.score_current_span(name="model-confidence", value=0.83)
+        context = step.get_span_context()
+        otel_scoring.create_score(name="user-feedback", value=1, trace_id=context.trace_id, observation_id=context.span_id)
+        assert provider.force_flush(10_000)
+    finally:
+        provider.shutdown()
+    return format_trace_id(run.get_span_context().trace_id)
+
+
+def wait_for(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def jaeger_span_names(jaeger: peers.Jaeger, trace_id: str) -> List[str]:
+    try:
+        with urllib.request.urlopen(f"{jaeger.query_url}/api/traces/{trace_id}", timeout=5) as response:
+            return sorted(span["operationName"] for trace in json.loads(response.read())["data"] for span in trace["spans"])
+    except urllib.error.HTTPError:
+        return []  # 404 until the trace arrives
+
+
+@pytest.mark.peers
+def test_collector_jaeger_yaml_delivers_every_span_to_jaeger(tmp_path: Path):
+    """collector-jaeger.yaml, run by the built Collector, brings an app's spans (scored or not) into a live Jaeger."""
+    with peers.Jaeger(tmp_path) as jaeger, peers.Collector(CONFIG_DIR / "collector-jaeger.yaml", tmp_path, {"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc_endpoint}) as collector:
+        trace_id = scored_app_run(collector.otlp_grpc_endpoint)
+        expected = ["call-model", schema.CARRIER_SPAN_NAME, "summarize-ticket"]
+        wait_for(lambda: jaeger_span_names(jaeger, trace_id) == expected)
+        assert jaeger_span_names(jaeger, trace_id) == expected
+
+
+@pytest.mark.peers
+def test_fanout_sends_jaeger_every_span_and_the_receiver_only_score_data(tmp_path: Path, capture):
+    """collector-fanout.yaml gives Jaeger everything, and the receiver's endpoint only scored, metadata and carrier
+    spans, with only their score and metadata events and otel_scoring.* attributes."""
+    receiver_endpoint, received = capture
+    env = {"OTEL_SCORING_RECEIVER_ENDPOINT": receiver_endpoint, "TEMPO_OTLP_ENDPOINT": f"127.0.0.1:{peers.free_port()}"}
+    with peers.Jaeger(tmp_path) as jaeger, peers.Collector(CONFIG_DIR / "collector-fanout.yaml", tmp_path, {**env, "JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc_endpoint}) as collector:
+        trace_id = scored_app_run(collector.otlp_grpc_endpoint)
+        wait_for(lambda: len(received.spans()) == 3 and len(jaeger_span_names(jaeger, trace_id)) == 3)
+        assert jaeger_span_names(jaeger, trace_id) == ["call-model", schema.CARRIER_SPAN_NAME, "summarize-ticket"]
+    spans = received.spans()
+    assert {name: events for name, (_, events) in spans.items()} == {
+        "call-model": [schema.EVALUATION_RESULT_EVENT],
+        "summarize-ticket": [schema.METADATA_UPDATE_EVENT],
+        schema.CARRIER_SPAN_NAME: [schema.EVALUATION_RESULT_EVENT],
+    }
+    for name, (attributes, _) in spans.items():
+        assert attributes and all(key.startswith(schema.NAMESPACE) for key in attributes), (name, attributes)
+    assert schema.score_value_attribute("span", "model-confidence") in spans["call-model"][0]
+
+
+def test_readme_stack_commands_match_what_the_suite_builds_and_runs():
+    """The README's run-it-yourself block builds the Jaeger and builder versions .ci/peers.sh builds, runs
+    files that exist, and wires the endpoints the configs read to the ports jaeger.yaml and serve listen on."""
+    readme = (CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Run the same stack on your machine", 1)[1]
+    [block] = re.findall(r"```bash\n(.*?)```", section.split("\n## ", 1)[0], re.DOTALL)
+    peers_sh = (CONFIG_DIR.parent / ".ci" / "peers.sh").read_text(encoding="utf-8")
+    [jaeger_version] = re.findall(r"OTEL_SCORING_JAEGER_MODULE_VERSION:-(v[\d.]+)", peers_sh)
+    assert f"cmd/jaeger@{jaeger_version}" in block
+    manifest = (CONFIG_DIR / "builder-config.yaml").read_text(encoding="utf-8")
+    [release] = set(re.findall(r"go.opentelemetry.io/collector/receiver/otlpreceiver (v[\d.]+)", manifest))
+    assert f"cmd/builder@{release}" in block
+    for config in re.findall(r"--config (\S+)", block):
+        assert (CONFIG_DIR.parent / config).is_file(), config
+    jaeger_grpc = load(CONFIG_DIR / "jaeger.yaml")["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert f"JAEGER_OTLP_ENDPOINT=127.0.0.1:{host_port(jaeger_grpc)[1]}" in block
+    serve = build_parser().parse_args(shlex.split(next(line for line in block.splitlines() if line.startswith("otel-scoring serve")))[1:])
+    assert f"OTEL_SCORING_RECEIVER_ENDPOINT=127.0.0.1:{serve.grpc_port}" in block
+    fanout = (CONFIG_DIR / "collector-fanout.yaml").read_text(encoding="utf-8")
+    assert "${env:JAEGER_OTLP_ENDPOINT" in fanout and "${env:OTEL_SCORING_RECEIVER_ENDPOINT" in fanout

@@ -98,7 +98,7 @@ def test_metadata_and_carrier_spans_ride_the_score_lane(make_provider) -> None:
 
 
 def test_a_full_queue_evicts_plain_spans_and_exports_scores_first(make_provider) -> None:
-    """While the exporter is stuck, overflow drops only plain spans, and the next batch is all scores."""
+    """While the exporter is stuck, overflow drops only plain spans (the queue holds 10 of them), and the next batch is all scores."""
     exporter = GateExporter(gate_open=False)
     delivery = ScoreFirstSpanProcessor(exporter, max_queue_size=10, max_export_batch_size=5, schedule_delay_millis=NEVER_MILLIS)
     provider = make_provider(delivery)
@@ -108,9 +108,9 @@ def test_a_full_queue_evicts_plain_spans_and_exports_scores_first(make_provider)
     end_spans(provider, burst)
 
     stats = delivery.stats
-    assert (stats.dropped_scored, stats.dropped_plain) == (0, 15)
+    assert (stats.dropped_scored, stats.dropped_plain) == (0, 10)  # 20 plain spans for 10 places
     exporter.gate.set()
-    assert delivery.force_flush(5000) is False  # everything queued went out, but 15 spans were lost
+    assert delivery.force_flush(5000) is False  # everything queued went out, but 10 spans were lost
     assert delivery.force_flush(5000) is True  # nothing lost since that flush
 
     scored = [name for name in burst if name.startswith("scored")]
@@ -119,20 +119,41 @@ def test_a_full_queue_evicts_plain_spans_and_exports_scores_first(make_provider)
     print(f"\nqueue of 10, burst of 25 with 5 scored: {delivery.stats}")
 
 
-def test_a_queue_full_of_scores_drops_the_oldest_score(make_provider) -> None:
-    """With no plain span left to evict, the oldest score-carrying span is the one dropped, and counted."""
+def test_a_score_lane_over_its_byte_budget_drops_the_oldest_score(make_provider, caplog) -> None:
+    """With room for one score-carrying span, each newer one drops the oldest, counted and logged at once; a plain span never displaces a score."""
     exporter = GateExporter(gate_open=False)
-    delivery = ScoreFirstSpanProcessor(exporter, max_queue_size=4, max_export_batch_size=1, schedule_delay_millis=NEVER_MILLIS)
+    delivery = ScoreFirstSpanProcessor(exporter, max_queue_size=4, max_export_batch_size=1, schedule_delay_millis=NEVER_MILLIS, max_scored_bytes=1)
     provider = make_provider(delivery)
     end_spans(provider, ["plain-blocker"])
     assert exporter.entered.wait(5)
     end_spans(provider, [f"scored-{i}" for i in range(6)])
     end_spans(provider, ["plain-late"])  # never displaces a score
 
-    assert delivery.stats.dropped_scored == 2 and delivery.stats.dropped_plain == 1
+    assert delivery.stats.dropped_scored == 5 and delivery.stats.dropped_plain == 0
+    # The loss is logged when it happens, not only at shutdown.
+    assert any("lost" in record.getMessage() and "score-carrying" in record.getMessage() for record in caplog.records)
     exporter.gate.set()
     assert delivery.force_flush(5000) is False  # the dropped spans never arrive
-    assert exporter.exported() == ["plain-blocker", "scored-2", "scored-3", "scored-4", "scored-5"]
+    assert exporter.exported() == ["plain-blocker", "scored-5", "plain-late"]
+
+
+def test_opt_in_backpressure_holds_the_producer_instead_of_dropping_a_score(make_provider) -> None:
+    """With max_block_millis and a full score lane, ending a scored span waits for the worker to make room: no score is dropped."""
+    exporter = GateExporter(gate_open=False)
+    delivery = ScoreFirstSpanProcessor(exporter, max_queue_size=4, max_export_batch_size=1, schedule_delay_millis=NEVER_MILLIS, max_scored_bytes=1, max_block_millis=10_000)
+    provider = make_provider(delivery)
+    end_spans(provider, ["plain-blocker"])
+    assert exporter.entered.wait(5)
+    opener = threading.Timer(0.3, exporter.gate.set)
+    opener.start()
+    started = time.monotonic()
+    end_spans(provider, [f"scored-{i}" for i in range(4)])
+    waited = time.monotonic() - started
+    opener.join()
+    assert waited >= 0.25  # the producer was held until the exporter took spans
+    assert delivery.force_flush(5000) is True
+    assert delivery.stats.dropped_scored == 0
+    assert exporter.exported() == ["plain-blocker", "scored-0", "scored-1", "scored-2", "scored-3"]
 
 
 def test_failed_exports_are_retried_from_memory_until_they_succeed(make_provider) -> None:

@@ -296,13 +296,21 @@ def test_a_body_that_stops_arriving_is_cut_off(impatient_receiver, store):
     assert_still_serves(impatient_receiver, store)
 
 
-def test_connections_past_the_cap_are_answered_503_and_served_once_slots_free(crowded_receiver, store):
-    """With three idle connections held, a fourth is answered 503 with Retry-After at once; after they go, exports are stored."""
+BUSY_HEAD = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
+
+
+def test_requests_past_the_cap_are_answered_503_and_served_once_slots_free(crowded_receiver, store):
+    """With three requests in progress (bodies still arriving), a fourth is answered 503 with Retry-After at once; after they go, exports are stored."""
     port = crowded_receiver.http_port
-    # The kernel queues connections in order, so the server takes these three slots before the fourth.
-    held: List[socket.socket] = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    held: List[socket.socket] = []
     try:
+        for _ in range(3):
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall(BUSY_HEAD + b"0123")  # headers whole, body pending: a slot is taken
+            held.append(connection)
+        time.sleep(0.3)  # the server reads the three heads
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_SECONDS) as extra:
+            extra.sendall(BUSY_HEAD + b"x" * 1000)
             answer = read_until_closed(extra)
         assert status_of(answer) == 503
         assert b"Retry-After: 1" in answer
@@ -319,6 +327,22 @@ def test_connections_past_the_cap_are_answered_503_and_served_once_slots_free(cr
         assert time.monotonic() < deadline, "the freed slots were never reused"
         time.sleep(0.05)
     assert [score.name for score in store.scores()] == ["after-the-crowd"]
+
+
+def test_idle_connections_hold_no_slot_and_the_longest_waiting_makes_room(crowded_receiver, store):
+    """Twice as many idle connections as waiting places: exports are still stored at once, and the oldest idle ones are closed."""
+    port = crowded_receiver.http_port
+    waiting_places = 4 * 3  # WAITING_PER_SLOT x max_connections
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2 * waiting_places)]
+    try:
+        started = time.monotonic()
+        assert http_request(port, scored_request("past-the-idle").SerializeToString())[0] == 200
+        assert time.monotonic() - started < TIMEOUT_SECONDS / 2
+        assert closes_within(idle[0], TIMEOUT_SECONDS)  # the first to wait was the first closed
+    finally:
+        for connection in idle:
+            connection.close()
+    assert [score.name for score in store.scores()] == ["past-the-idle"]
 
 
 class HeldStore(ScoreStore):

@@ -2,8 +2,9 @@
 otel-scoring really writes: every attribute and event name in them is one otel_scoring.schema
 defines, and numbers are written the way each backend compares them.
 
-Neither Jaeger nor Tempo runs here, so these tests check the queries against the wire schema and
-against spans a real TracerProvider exports, not against a live backend.
+The Jaeger searches also run on a live Jaeger (tests/test_live_peers.py). Tempo cannot run here,
+so every TraceQL query is parsed by Grafana's TraceQL grammar (tests/support/traceql.py) and
+checked here against the wire schema and against spans a real TracerProvider exports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 import otel_scoring
 from otel_scoring import schema
+from support.traceql import traceql_syntax_errors
 from support.wire_names import EVENT_NAMES, is_numeric_score_attribute, is_wire_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +103,21 @@ def test_dashboard_traceql_names_only_schema_attributes(title: str, target: dict
     """Each dashboard panel query is TraceQL on schema attributes, with the score name a variable fills in."""
     assert target["queryType"] == "traceql", title
     check_traceql(with_grafana_variables_filled(target["query"]))
+
+
+@pytest.mark.peers
+def test_every_traceql_query_parses_with_grafanas_traceql_grammar():
+    """Each TraceQL query of the doc and of every dashboard panel is valid TraceQL to Grafana's own parser."""
+    queries = doc_queries("traceql") + [with_grafana_variables_filled(target["query"]) for _, target in dashboard_targets()]
+    errors = traceql_syntax_errors(queries)
+    assert {query: error for query, error in zip(queries, errors) if error} == {}
+
+
+@pytest.mark.peers
+def test_the_traceql_parser_rejects_broken_queries():
+    """The parser is strict: an unclosed selector, a missing operand and a dangling pipe are errors."""
+    broken = ['{ span.otel_scoring.has_scores = true', '{ event.gen_ai.evaluation.score.value < }', '{ name = "otel_scoring.carrier" } |']
+    assert all(traceql_syntax_errors(broken))
 
 
 def test_traceql_checks_reject_what_tempo_would_not_match():

@@ -1,4 +1,4 @@
-"""The translator reads the real Jaeger project files in shared/fixtures/jaeger, as they are and with scores added."""
+"""The translator reads the real Jaeger project files in tests/fixtures/jaeger, as they are and with scores added."""
 
 from __future__ import annotations
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, NamedTuple, Optional, Union
+from typing import Callable, Iterator, List, NamedTuple, Optional, Set, Union
 
 from otel_scoring._settings import resolve_int
 from otel_scoring.delivery.sender import SendOutcome
@@ -47,6 +48,7 @@ DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
 SUFFIX = ".otlp"
 _TEMP_SUFFIX = ".tmp"
 _LOCK_NAME = ".lock"
+_QUARANTINE_NAME = ".quarantine"  # where entries that are not our regular files are moved
 # A temporary file this old was left by a process killed mid-write: its request never counted.
 _STALE_TEMP_SECONDS = 60.0
 
@@ -92,6 +94,7 @@ class SpanSpool:
         os.makedirs(self.directory, exist_ok=True)
         self._write_lock = threading.Lock()
         self._resend_lock = threading.Lock()
+        self._quarantined: Set[str] = set()
         self._remove_stale_temp_files()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._reinit_after_fork)
@@ -132,7 +135,12 @@ class SpanSpool:
     # --- Reading and resending --------------------------------------------------------------------
 
     def entries(self) -> List[SpoolEntry]:
-        """The spooled requests, oldest first."""
+        """The spooled requests, oldest first.
+
+        An entry named like a request that is not a regular file this user owns (a directory, a
+        FIFO, a symlink, another user's file) is never read: it is moved to ``.quarantine/``
+        with one warning, so it cannot stop delivery here or in a later process.
+        """
         found = []
         try:
             with os.scandir(self.directory) as listing:
@@ -144,14 +152,59 @@ class SpanSpool:
                     if len(parts) != 4 or not all(part.isdigit() for part in parts):
                         continue  # not ours
                     try:
-                        size = item.stat().st_size
+                        info = item.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # resent by another process meanwhile
-                    found.append((name, SpoolEntry(item.path, int(parts[3]), size)))
+                    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+                        self._quarantine(item.path, "it is not a regular file this user owns")
+                        continue
+                    found.append((name, SpoolEntry(item.path, int(parts[3]), info.st_size)))
         except FileNotFoundError:
             return []
         found.sort()
         return [entry for _, entry in found]
+
+    def _quarantine(self, path: str, reason: str) -> None:
+        """Move a spool entry aside, once, with one warning; never raises."""
+        if path in self._quarantined:
+            return
+        self._quarantined.add(path)
+        target = os.path.join(self.directory, _QUARANTINE_NAME, os.path.basename(path))
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(path, target)
+            where = f"moved to {target}"
+        except OSError as error:
+            where = f"left in place and skipped ({error.strerror or error})"
+        _logger.warning("Spool entry %s is not resent: %s; %s.", path, reason, where)
+
+    def _read(self, entry: SpoolEntry) -> Optional[bytes]:
+        """The request in ``entry``, read without following links or blocking, at most its
+        recorded size; None (quarantined) when it is not what it was when listed."""
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            descriptor = os.open(entry.path, flags)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            self._quarantine(entry.path, f"it cannot be opened ({error.strerror or error})")
+            return None
+        try:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
+                self._quarantine(entry.path, "it changed since it was listed")
+                return None
+            with os.fdopen(descriptor, "rb", closefd=False) as handle:
+                request = handle.read(entry.size + 1)
+        except OSError as error:
+            self._quarantine(entry.path, f"it cannot be read ({error.strerror or error})")
+            return None
+        finally:
+            os.close(descriptor)
+        if len(request) != entry.size:
+            self._quarantine(entry.path, f"it holds {len(request)} bytes, not the {entry.size} recorded")
+            return None
+        return request
 
     def used_bytes(self) -> int:
         return sum(entry.size for entry in self.entries())
@@ -179,11 +232,9 @@ class SpanSpool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return ResendResult(sent_requests, sent_spans, rejected_spans, complete=False)
-                try:
-                    with open(entry.path, "rb") as handle:
-                        request = handle.read()
-                except FileNotFoundError:
-                    continue
+                request = self._read(entry)
+                if request is None:
+                    continue  # gone, or quarantined: the rest is still resent
                 outcome = send(request, remaining)
                 if outcome is SendOutcome.RETRY:
                     return ResendResult(sent_requests, sent_spans, rejected_spans, complete=False, collector_down=True)
@@ -234,10 +285,11 @@ class SpanSpool:
             for item in listing:
                 if item.name.startswith(".") and item.name.endswith(_TEMP_SUFFIX):
                     try:
-                        if item.stat().st_mtime < cutoff:
+                        info = item.stat(follow_symlinks=False)
+                        if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
                             _remove_quietly(item.path)
-                    except FileNotFoundError:
-                        pass
+                    except OSError:
+                        pass  # not ours to remove, or gone: it is never read either way
 
 
 _name_lock = threading.Lock()

@@ -30,7 +30,7 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_RECEIVER_TOKEN
-from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, TRACES_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT, TRACES_PATH, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._grpc import GRPCReceiverServer
 from otel_scoring.receiver._http import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_SECONDS, HTTPReceiverThread
 from otel_scoring.receiver._tls import server_tls
@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_REQUEST_TIMEOUT_SECONDS",
+    "MAX_BODY_BYTES_LIMIT",
     "OTLPReceiver",
     "ReceiverCore",
     "Reply",
@@ -87,10 +88,14 @@ class OTLPReceiver:
             no authentication.
         tls_cert_file, tls_key_file: a PEM certificate chain and its key, to serve both transports
             over TLS (both or neither).
-        max_connections: OTLP/HTTP connections served at once (more are answered 503) and gRPC
-            calls in progress at once (more get ``RESOURCE_EXHAUSTED``); default 32.
+        max_connections: OTLP/HTTP requests in progress at once (more are answered 503; idle
+            connections hold no slot, and four times as many may wait) and gRPC calls in progress
+            at once (more get ``RESOURCE_EXHAUSTED``); default 32.
         request_timeout_seconds: how long an OTLP/HTTP request may take to arrive, headers and
             body, before its connection is closed (default 30 s).
+        max_in_flight_bytes: what all requests in flight may hold together, bodies, inflated
+            copies and decoded messages (default 256 MiB); past it a request is answered 429 /
+            ``RESOURCE_EXHAUSTED`` with a retry delay (``docs/reliability.md``).
         on_stored: called with each export's translation once its records are stored, on the
             request's thread, so it must return quickly (a :class:`~otel_scoring.forward.ForwardingSink`
             only queues). An exception from it is logged and the export still succeeds: the records
@@ -118,7 +123,10 @@ class OTLPReceiver:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         on_stored: Optional[Callable[[Any], object]] = None,
+        max_in_flight_bytes: Optional[int] = None,
     ) -> None:
+        if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # "[::1]", as URLs write an IPv6 address: the address itself binds
         for port in (grpc_port, http_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
                 raise ValueError(f"a port must be an integer from 0 to 65535, got {port!r}")
@@ -129,7 +137,7 @@ class OTLPReceiver:
         if (tls_cert_file is None) != (tls_key_file is None):
             raise ValueError("TLS needs both tls_cert_file and tls_key_file")
         resolved_token = resolve_str(token, OTEL_SCORING_RECEIVER_TOKEN) or None
-        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token)
+        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token, max_in_flight_bytes=max_in_flight_bytes)
         self._tls = None if tls_cert_file is None or tls_key_file is None else server_tls(tls_cert_file, tls_key_file)
         if not is_loopback(host):
             if not allow_non_loopback:

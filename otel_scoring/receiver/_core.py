@@ -16,6 +16,7 @@ import enum
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -31,6 +32,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otel_scoring.receiver._cost import (
+    BYTES_PER_MESSAGE,
+    MAX_MESSAGES_PER_REQUEST,
+    MemoryBudget,
+    TooCostly,
+    count_json_objects,
+    count_proto_messages,
+    inflate,
+)
 from otel_scoring.receiver._limits import bounded
 from otel_scoring.translate import Translation, TranslationError, records_from_otlp_json, records_from_otlp_proto
 from otel_scoring.translate._readers import records_from_parsed_otlp_proto
@@ -42,6 +52,12 @@ GRPC_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 JSON_CONTENT_TYPE = "application/json"
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# What every request in flight may hold together (bodies, inflated copies, decoded messages): room
+# for a few requests at the body limit with their messages, whatever the connection count.
+DEFAULT_MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024
+# gRPC takes its message limit as a C int; no OTLP export needs more than this.
+MAX_BODY_BYTES_LIMIT = 1024 * 1024 * 1024
+BUSY_RETRY_AFTER_SECONDS = 1
 
 HTTP = "http"
 GRPC = "grpc"
@@ -54,6 +70,7 @@ _STATUS_CODES: Dict[int, Tuple[int, str]] = {
     404: (code_pb2.NOT_FOUND, "UNIMPLEMENTED"),
     405: (code_pb2.UNIMPLEMENTED, "UNIMPLEMENTED"),
     408: (code_pb2.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+    429: (code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
     411: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
     413: (code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
     414: (code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
@@ -132,6 +149,7 @@ class Reply:
     rows_written: int = 0
     rejected_spans: int = 0
     headers: Tuple[Tuple[str, str], ...] = ()  # extra HTTP headers (WWW-Authenticate, Retry-After)
+    retry_after_seconds: Optional[int] = None  # a busy refusal: HTTP Retry-After, gRPC RetryInfo
 
     @property
     def ok(self) -> bool:
@@ -140,6 +158,13 @@ class Reply:
     @property
     def grpc_status_name(self) -> str:
         return GRPC_STATUS_NAMES.get(self.status, "UNKNOWN")
+
+
+class _Busy(Exception):
+    """The memory budget has no room for this request now."""
+
+
+_BUSY_LOG_INTERVAL_SECONDS = 60.0
 
 
 class _Refused(Exception):
@@ -159,16 +184,33 @@ class ReceiverCore:
         token: when set, every request must carry ``Authorization: Bearer <token>`` (HTTP header
             or gRPC metadata), compared in constant time; others are answered 401 /
             ``UNAUTHENTICATED`` before anything else is looked at.
+        max_in_flight_bytes: what every request in flight may hold together (bodies, inflated
+            copies, decoded messages at :data:`BYTES_PER_MESSAGE` each); a request that does not
+            fit is answered 429 / ``RESOURCE_EXHAUSTED`` with a retry delay, one that could never fit
+            413. Default 256 MiB, or what one request at the body limit may cost if that is more.
     """
 
-    def __init__(self, sink: Sink, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, token: Optional[str] = None) -> None:
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
-            raise ValueError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        token: Optional[str] = None,
+        max_in_flight_bytes: Optional[int] = None,
+    ) -> None:
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or not 1 <= max_body_bytes <= MAX_BODY_BYTES_LIMIT:
+            raise ValueError(f"max_body_bytes must be an integer from 1 to {MAX_BODY_BYTES_LIMIT}, got {max_body_bytes!r}")
+        if max_in_flight_bytes is None:
+            max_in_flight_bytes = max(DEFAULT_MAX_IN_FLIGHT_BYTES, self.worst_request_bytes(max_body_bytes))
+        if isinstance(max_in_flight_bytes, bool) or not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 3 * max_body_bytes:
+            raise ValueError(f"max_in_flight_bytes must be an integer of at least three times max_body_bytes ({3 * max_body_bytes}), got {max_in_flight_bytes!r}")
+        self.budget = MemoryBudget(max_in_flight_bytes)
         if token is not None and (not isinstance(token, str) or not _BEARER_TOKEN.fullmatch(token)):
             raise ValueError("the receiver token must be a non-empty string of letters, digits and -._~+/ (optionally ending in =)")
         self.max_body_bytes = max_body_bytes
         self._token = None if token is None else token.encode("ascii")
         self._sink = sink
+        self._last_busy_log = -math.inf
         self._in_flight = 0
         self._closing = False
         self._idle = threading.Condition()
@@ -176,6 +218,32 @@ class ReceiverCore:
     @property
     def requires_token(self) -> bool:
         return self._token is not None
+
+    @staticmethod
+    def worst_request_bytes(max_body_bytes: int) -> int:
+        """What one request may cost at most: its body, its inflated copy and its decoded messages."""
+        return 3 * max_body_bytes + MAX_MESSAGES_PER_REQUEST * BYTES_PER_MESSAGE
+
+    def authorized(self, headers: Mapping[str, str]) -> bool:
+        """True when no token is required or ``headers`` carry it; transports ask as soon as they can."""
+        return self._token is None or self._authorized(headers.get("authorization"))
+
+    def unauthorized(self, head: RequestHead) -> Reply:
+        return self._unauthorized(head)
+
+    def reserve_body(self, head: RequestHead) -> Optional[int]:
+        """Take the budget share of a body not yet read: the bytes taken, or None when busy.
+
+        Called by a transport before it reads the body, so waiting bodies count against the budget
+        too; pass the result to :meth:`handle` as ``reserved``.
+        """
+        amount = head.content_length if head.content_length is not None else self.max_body_bytes
+        return amount if self.budget.take(amount) else None
+
+    def busy_reply(self, head: RequestHead) -> Reply:
+        """429 / ``RESOURCE_EXHAUSTED`` with a retry delay: the requests in flight use the budget."""
+        self._log_busy(head)
+        return self._busy(head.encoding)
 
     # --- The gate -----------------------------------------------------------------------------------
 
@@ -220,18 +288,29 @@ class ReceiverCore:
 
     # --- Handling -----------------------------------------------------------------------------------
 
-    def handle(self, head: RequestHead, body: bytes) -> Reply:
-        """Answer one export whose body has been read."""
+    def handle(self, head: RequestHead, body: bytes, reserved: Optional[int] = None) -> Reply:
+        """Answer one export whose body has been read.
+
+        ``reserved``: the budget share the transport took for the body with :meth:`reserve_body`
+        (given back here); None when it took none (gRPC: the message was already received).
+        """
         with self._idle:
             self._in_flight += 1
+        held = [0 if reserved is None else reserved]
         try:
-            return self._handle(head, body)
+            return self._handle(head, body, reserved is None, held)
         finally:
+            self.budget.give_back(held[0])
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def _handle(self, head: RequestHead, body: bytes) -> Reply:
+    def _take(self, held: List[int], amount: int) -> None:
+        if not self.budget.take(amount):
+            raise _Busy()
+        held[0] += amount
+
+    def _handle(self, head: RequestHead, body: bytes, take_body: bool, held: List[int]) -> Reply:
         refusal = self.refuse(head)
         if refusal is not None:
             return refusal
@@ -239,9 +318,30 @@ class ReceiverCore:
         try:
             if len(body) > self.max_body_bytes:
                 raise _Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
-            raw = self._decompress(body, head.content_encoding)
+            if take_body:
+                self._take(held, len(body))
+            if head.content_encoding not in _IDENTITY:
+                # Taken before inflating, as much as the body can inflate to (deflate's best ratio
+                # is about 1032:1); what it did not need is given back after.
+                # Twice: the inflated pieces and their joined copy exist together for a moment.
+                inflatable = 2 * min(self.max_body_bytes, len(body) * 1032 + 1024)
+                self._take(held, inflatable)
+                raw = self._decompress(body, head.content_encoding)
+                self.budget.give_back(inflatable - len(raw))
+                held[0] -= inflatable - len(raw)
+            else:
+                raw = body
+            messages = count_proto_messages(raw) if encoding is Encoding.PROTOBUF else count_json_objects(raw)
+            if messages > MAX_MESSAGES_PER_REQUEST:
+                raise _Refused(413, f"the body holds more than {MAX_MESSAGES_PER_REQUEST} messages (spans, events, links, attributes, values); send smaller batches")
+            decoded_bytes = messages * BYTES_PER_MESSAGE
+            if held[0] + decoded_bytes > self.budget.limit_bytes:
+                raise _Refused(413, f"decoding the body would take more than the receiver's memory budget of {self.budget.limit_bytes} bytes; send smaller batches")
+            self._take(held, decoded_bytes)
             translation, rejected, reason = self._translate(raw, encoding)
             translation, dropped, truncated = bounded(translation)
+        except _Busy:
+            return self.busy_reply(head)
         except _Refused as refused:
             _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
             return self._error(refused.status, refused.message, encoding)
@@ -268,28 +368,10 @@ class ReceiverCore:
         """The decompressed body, refused as 413 past ``max_body_bytes`` (a small gzip bomb stays small)."""
         if content_encoding in _IDENTITY:
             return body
-        wbits = _DECOMPRESSORS[content_encoding]
-        limit = self.max_body_bytes
-        chunks: List[bytes] = []
-        size = 0
-        remaining = body
         try:
-            # A gzip body may hold several members back to back; each needs its own decompressor.
-            while True:
-                decompressor = zlib.decompressobj(wbits)
-                chunk = decompressor.decompress(remaining, limit - size + 1)
-                size += len(chunk)
-                if size > limit:
-                    raise _Refused(413, f"the body is larger than {limit} bytes once decompressed")
-                chunks.append(chunk)
-                if not decompressor.eof:
-                    raise _Refused(400, f"the {content_encoding} body is truncated")
-                remaining = decompressor.unused_data
-                if not remaining:
-                    break
-        except zlib.error as exc:
-            raise _Refused(400, f"the body is not valid {content_encoding} ({exc})") from None
-        return b"".join(chunks)
+            return inflate(body, _DECOMPRESSORS[content_encoding], self.max_body_bytes, content_encoding)
+        except TooCostly as refused:
+            raise _Refused(refused.status, refused.message) from None
 
     def _translate(self, raw: bytes, encoding: Encoding) -> Tuple[Translation, int, str]:
         """Records of the readable spans, how many spans were not readable, and why."""
@@ -324,6 +406,22 @@ class ReceiverCore:
             body = MessageToJson(response, indent=None).encode("utf-8")
             return Reply(200, JSON_CONTENT_TYPE, body, message, rows, rejected)
         return Reply(200, PROTOBUF_CONTENT_TYPE, response.SerializeToString(), message, rows, rejected)
+
+    def _log_busy(self, head: RequestHead) -> None:
+        now = time.monotonic()
+        if now - self._last_busy_log >= _BUSY_LOG_INTERVAL_SECONDS:  # a flood logs once a minute
+            self._last_busy_log = now
+            _logger.warning(
+                "Answered an OTLP %s export %s: the requests in flight hold the receiver's memory budget of %d bytes",
+                head.transport,
+                "429" if head.transport == HTTP else "RESOURCE_EXHAUSTED",
+                self.budget.limit_bytes,
+            )
+
+    def _busy(self, encoding: Optional[Encoding]) -> Reply:
+        reply = self._error(429, "the receiver is busy with other exports; retry later", encoding)
+        seconds = BUSY_RETRY_AFTER_SECONDS
+        return Reply(reply.status, reply.content_type, reply.body, reply.message, headers=(("Retry-After", str(seconds)),), retry_after_seconds=seconds)
 
     @staticmethod
     def error_reply(status: int, message: str, encoding: Optional[Encoding] = None) -> Reply:

@@ -6,19 +6,22 @@ other bad request (gRPC's own deserializer would answer ``INTERNAL``). gRPC deco
 enforces the size limit (``grpc.max_receive_message_length``, set to the core's ``max_body_bytes``:
 ``RESOURCE_EXHAUSTED``, after decompression too) before the servicer runs. At most
 ``max_concurrent_rpcs`` calls are in progress at once; more are answered ``RESOURCE_EXHAUSTED``.
-The bearer token, when set, is checked by the core from the call's ``authorization`` metadata.
+The bearer token, when set, is checked by :class:`TokenInterceptor` from the call's
+``authorization`` metadata before the message is awaited (and again by the core). A request the
+memory budget has no room for is answered ``RESOURCE_EXHAUSTED`` with a ``RetryInfo``.
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Optional
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from otel_scoring.receiver._core import ReceiverCore, RequestHead
+from otel_scoring.receiver._core import ReceiverCore, Reply, RequestHead
 
 _logger = logging.getLogger(__name__)
 
@@ -30,6 +33,60 @@ MAX_CONCURRENT_RPCS = 32
 _STATUS_CODES: Dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
 
 
+def call_metadata(pairs: Optional[Iterable[Tuple[str, Any]]]) -> Dict[str, str]:
+    """gRPC metadata with lower-case keys; a key sent twice keeps both values, joined with ", ".
+
+    Two ``authorization`` entries thus never match the token (the last one no longer wins).
+    """
+    metadata: Dict[str, str] = {}
+    for key, value in pairs or ():
+        if not isinstance(value, str):
+            continue  # binary (-bin) metadata
+        name = key.lower()
+        metadata[name] = f"{metadata[name]}, {value}" if name in metadata else value
+    return metadata
+
+
+def abort_with(context: grpc.ServicerContext, reply: Reply) -> None:
+    """End the call with the reply's status; a busy reply carries its retry delay as ``RetryInfo``."""
+    code = _STATUS_CODES.get(reply.grpc_status_name, grpc.StatusCode.UNKNOWN)
+    if reply.retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(reply.retry_after_seconds)
+        details = status_pb2.Status(code=code.value[0], message=reply.message)
+        details.details.add().Pack(retry)
+        context.set_trailing_metadata(
+            (
+                ("grpc-status-details-bin", details.SerializeToString()),  # the standard place
+                ("google.rpc.retryinfo-bin", retry.SerializeToString()),  # where the Python SDK reads it
+            )
+        )
+    context.abort(code, reply.message)  # raises
+
+
+class TokenInterceptor(grpc.ServerInterceptor):
+    """Checks the bearer token from the call's metadata before gRPC waits for the message.
+
+    A call without it is answered ``UNAUTHENTICATED`` at once by a handler that never reads a
+    message, so a client that opens calls and sends nothing holds no worker thread waiting for one.
+    """
+
+    def __init__(self, core: ReceiverCore) -> None:
+        self._core = core
+
+    def intercept_service(self, continuation: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        metadata = call_metadata(handler_call_details.invocation_metadata)
+        if self._core.authorized(metadata):
+            return continuation(handler_call_details)
+        reply = self._core.unauthorized(RequestHead.grpc(metadata, 0))
+
+        def refuse(requests: Any, context: grpc.ServicerContext) -> None:
+            abort_with(context, reply)
+
+        # Stream-unary: its behaviour runs without waiting for a request message.
+        return grpc.stream_unary_rpc_method_handler(refuse)
+
+
 class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """``TraceService.Export``, taking and returning serialized messages."""
 
@@ -37,11 +94,10 @@ class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self._core = core
 
     def Export(self, request: bytes, context: grpc.ServicerContext) -> bytes:  # noqa: N802 - the generated name
-        metadata = {key.lower(): value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
-        head = RequestHead.grpc(metadata, len(request))
+        head = RequestHead.grpc(call_metadata(context.invocation_metadata()), len(request))
         reply = self._core.handle(head, request)
         if not reply.ok:
-            context.abort(_STATUS_CODES.get(reply.grpc_status_name, grpc.StatusCode.UNKNOWN), reply.message)  # raises
+            abort_with(context, reply)
         return reply.body
 
 
@@ -61,6 +117,7 @@ class GRPCReceiverServer:
         self._server = grpc.server(
             self._executor,
             maximum_concurrent_rpcs=max_concurrent_rpcs,
+            interceptors=(TokenInterceptor(core),) if core.requires_token else (),
             options=[
                 # The same limit as OTLP/HTTP: gRPC checks it on the decompressed message as well.
                 ("grpc.max_receive_message_length", core.max_body_bytes),

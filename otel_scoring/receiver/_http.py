@@ -9,9 +9,14 @@ What a hostile client cannot do to it:
 
 * hold a thread forever: each request (waiting for it on a kept-alive connection included) must
   arrive whole, headers and body, within ``request_timeout_seconds`` — a total deadline, not a
-  per-read timeout, so a client trickling a byte at a time is cut off too;
-* open threads without bound: at most ``max_connections`` connections are served at once; the
-  next one is answered ``503`` with ``Retry-After`` and closed (an OTLP exporter retries it);
+  per-read timeout, so a client trickling a byte at a time is cut off too — and its headers
+  within :data:`DEFAULT_HEADER_TIMEOUT_SECONDS`;
+* starve good clients by being slow or idle: a connection takes one of ``max_connections`` slots
+  only once its headers are complete (past them the request is answered ``503`` with
+  ``Retry-After``, which an OTLP exporter retries); waiting connections hold no slot, and when
+  too many wait the one waiting longest is closed (see :class:`OTLPHTTPServer`);
+* be heard without the token: a wrong ``Authorization`` line ends the request as it arrives, and
+  a request without the token is answered 401 before anything about its framing or method;
 * get an HTML error page: errors the standard library detects itself (a malformed request line,
   too many or too long headers, an unknown method) are answered with a ``google.rpc.Status``, as
   OTLP asks of every error.
@@ -34,9 +39,10 @@ import socketserver
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
@@ -45,6 +51,10 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_CONNECTIONS = 32
+# The request line and headers must arrive within this long (or the request timeout, if shorter).
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+# Connections that have not sent a whole request head, per request slot, before the oldest is closed.
+WAITING_PER_SLOT = 4
 # How long a reply may take to leave: replies are small, so only a client not reading at all waits.
 _WRITE_TIMEOUT_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.1  # how quickly serve_forever notices shutdown()
@@ -86,21 +96,50 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         # be closed, or the socket stays open after the connection is done with.
         self.rfile.close()
         self._reader = _DeadlineReader(self.connection)
-        self.rfile = io.BufferedReader(self._reader, io.DEFAULT_BUFFER_SIZE)
+        self._lines = _HeaderLines(io.BufferedReader(self._reader, io.DEFAULT_BUFFER_SIZE), self.server.core)
+        self.rfile = self._lines
         self._refused = False
+        self._key = self.connection.fileno()
+        self.server.start_waiting(self._key, self.connection)
 
     def finish(self) -> None:
+        self.server.stop_waiting(self._key)
         super().finish()
         if self._refused:
             _linger(self.connection)
 
     def handle_one_request(self) -> None:
-        # One deadline per request, counted from when the connection starts waiting for it.
-        self._reader.deadline = time.monotonic() + self.server.request_timeout_seconds
-        super().handle_one_request()
+        # One deadline per request, counted from when the connection starts waiting for it; the
+        # headers must arrive within the (shorter) header timeout of that.
+        started = time.monotonic()
+        self._request_deadline = started + self.server.request_timeout_seconds
+        self._reader.deadline = min(self._request_deadline, started + self.server.header_timeout_seconds)
+        self._lines.watching = True
+        try:
+            super().handle_one_request()
+        except _WrongToken as wrong:
+            # Refused the moment the header arrived, before the rest of the headers.
+            self._lines.watching = False
+            self.close_connection = True
+            head = RequestHead(HTTP, self.command or "POST", "", {"authorization": wrong.value}, None)
+            self._refuse(self.server.core.unauthorized(head))
 
     def do_POST(self) -> None:
-        self._answer()
+        # The headers are complete: from here the request needs a slot, which waiting never held.
+        self._lines.watching = False
+        self._reader.deadline = self._request_deadline
+        server = self.server
+        server.stop_waiting(self._key)
+        if not server.slots.acquire(blocking=False):
+            server.log_busy(self.client_address)
+            self._refuse(_busy_reply())
+            return
+        try:
+            self._answer()
+        finally:
+            server.slots.release()
+            if not self.close_connection:
+                server.start_waiting(self._key, self.connection)  # kept alive: waiting for its next request
 
     # Any other method reaches the core, which refuses it with 405.
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_POST
@@ -114,9 +153,17 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
-        """Errors found by the standard library itself, answered like every other refusal."""
+        """Errors found by the standard library itself, answered like every other refusal.
+
+        When its headers were read, a request without the token hears 401 first: an unknown
+        method (501) says nothing to a client that could not send a request at all.
+        """
         if self.request_version == "HTTP/0.9":
             self.request_version = "HTTP/1.1"  # never answer without a status line
+        headers = getattr(self, "headers", None)
+        if headers is not None and not self.server.core.authorized(_lower_headers(headers)):
+            self._refuse(self.server.core.unauthorized(self._head()))
+            return
         status = int(code)
         try:
             text = message or HTTPStatus(status).phrase
@@ -125,14 +172,17 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         self._refuse(ReceiverCore.error_reply(status, text))
 
     def _head(self) -> RequestHead:
-        headers = {name.lower(): value for name, value in self.headers.items()}
+        headers = _lower_headers(self.headers)
         lengths = self.headers.get_all("Content-Length") or []
         chunked = headers.get("transfer-encoding", "").strip().lower() == "chunked" and not lengths
         path = urlsplit(self.path).path
         return RequestHead(HTTP, self.command, path, headers, _content_length(headers, lengths), chunked)
 
     def _refusal(self, head: RequestHead) -> Optional[Reply]:
-        return _framing_refusal(self.headers) or self.server.core.refuse(head)
+        core = self.server.core
+        if not core.authorized(head.headers):
+            return core.unauthorized(head)  # before framing: nothing is revealed without the token
+        return _framing_refusal(self.headers) or core.refuse(head)
 
     def _answer(self) -> None:
         head = self._head()
@@ -140,15 +190,25 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         if refusal is not None:
             self._refuse(refusal)
             return
+        core = self.server.core
+        reserved = core.reserve_body(head)  # before reading: waiting bodies count as well
+        if reserved is None:
+            self._refuse(core.busy_reply(head))
+            return
         try:
             body = self._read_body(head)
         except _ClientGone:
+            core.budget.give_back(reserved)
             self.close_connection = True  # the client went away mid-body; nobody to answer
             return
         except _BadBody as bad:
+            core.budget.give_back(reserved)
             self._refuse(ReceiverCore.error_reply(bad.status, bad.message, head.encoding))
             return
-        self._send(self.server.core.handle(head, body))
+        except BaseException:
+            core.budget.give_back(reserved)
+            raise
+        self._send(core.handle(head, body, reserved))
 
     def _read_body(self, head: RequestHead) -> bytes:
         if head.chunked:
@@ -182,6 +242,18 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         _logger.debug("%s - " + format, self.address_string(), *args)
 
 
+def _lower_headers(headers: Any) -> Dict[str, str]:
+    """Header names in lower case; a header sent twice keeps both values, joined as RFC 9110 says.
+
+    Two ``Authorization`` headers thus never match the token (the last one no longer wins).
+    """
+    lowered: Dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value
+    return lowered
+
+
 def _linger(connection: socket.socket) -> None:
     """Stop sending, then discard what the client still sends, briefly, so it reads our answer.
 
@@ -203,6 +275,43 @@ def _linger(connection: socket.socket) -> None:
             discarded += len(chunk)
     except OSError:
         return  # reset, timed out, already closed: nothing more to wait for
+
+
+class _WrongToken(Exception):
+    def __init__(self, value: str) -> None:
+        super().__init__("wrong bearer token")
+        self.value = value
+
+
+class _HeaderLines:
+    """The request's input, checking each header line as it arrives while ``watching``.
+
+    The standard library reads all headers before the handler sees any; an ``Authorization``
+    line that does not carry the token ends the request the moment it is read instead.
+    """
+
+    def __init__(self, reader: io.BufferedReader, core: ReceiverCore) -> None:
+        self._reader = reader
+        self._core = core
+        self.watching = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._reader.readline(limit)
+        if self.watching and self._core.requires_token and line[:14].lower() == b"authorization:":
+            value = line[14:].decode("latin-1").strip()
+            if not self._core.authorized({"authorization": value}):
+                raise _WrongToken(value)
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        return self._reader.read(size)
+
+    def close(self) -> None:
+        self._reader.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._reader.closed
 
 
 class _ClientGone(Exception):
@@ -292,6 +401,11 @@ def _content_length(headers: dict, lengths: List[str]) -> Optional[int]:
     return int(raw)
 
 
+def _busy_reply() -> Reply:
+    reply = ReceiverCore.error_reply(503, "too many connections; retry later")
+    return Reply(reply.status, reply.content_type, reply.body, reply.message, headers=(("Retry-After", str(_BUSY_RETRY_AFTER_SECONDS)),))
+
+
 def _busy_response() -> bytes:
     reply = ReceiverCore.error_reply(503, "too many connections; retry later")
     head = (
@@ -305,9 +419,16 @@ def _busy_response() -> bytes:
 
 
 class OTLPHTTPServer(ThreadingHTTPServer):
-    """``POST /v1/traces`` on a thread per connection, at most ``max_connections`` at once.
+    """``POST /v1/traces`` on a thread per connection, at most ``max_connections`` requests at once.
 
-    The threads never block shutdown: requests in flight are awaited by the core, with a deadline.
+    A connection is *waiting* while it has not sent a whole request head (a new connection, or a
+    kept-alive one between requests) and *busy* from its complete headers until its answer. Busy
+    connections take one of ``max_connections`` slots (past them a request is answered 503 with
+    ``Retry-After``); waiting ones never hold a slot, and at most ``WAITING_PER_SLOT`` times as
+    many wait: when that many wait, the one waiting longest is closed for the newcomer. A client
+    trickling its headers (slowloris) thus neither holds a slot nor keeps a good exporter, whose
+    headers arrive at once, from being heard. The threads never block shutdown: requests in
+    flight are awaited by the core, with a deadline.
     """
 
     daemon_threads = True
@@ -324,10 +445,17 @@ class OTLPHTTPServer(ThreadingHTTPServer):
     ) -> None:
         self.core = core
         self.request_timeout_seconds = request_timeout_seconds
+        self.header_timeout_seconds = min(request_timeout_seconds, DEFAULT_HEADER_TIMEOUT_SECONDS)
         self._ssl_context = ssl_context
         self.max_connections = max_connections
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_waiting = WAITING_PER_SLOT * max_connections
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self._waiting: "OrderedDict[int, socket.socket]" = OrderedDict()
+        self._waiting_lock = threading.Lock()
+        # Every connection thread, waiting, busy or closing: the hard bound on threads.
+        self._thread_slots = threading.BoundedSemaphore(self.max_waiting + max_connections)
         self._last_busy_warning = -math.inf
+        self._last_eviction_warning = -math.inf
         self._busy_response = _busy_response()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -339,27 +467,61 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self._thread_slots.acquire(blocking=False):
             self._refuse_busy(request, client_address)
             return
+        key = request.fileno()
+        self.start_waiting(key, request)  # before the thread starts, so the count holds at once
         try:
             super().process_request(request, client_address)  # starts the connection's thread
         except BaseException:
-            self._slots.release()
+            self.stop_waiting(key)
+            self._thread_slots.release()
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        key = request.fileno()  # before TLS detaches the socket
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.stop_waiting(key)
+            self._thread_slots.release()
 
-    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
-        """Answer 503 without a thread: runs on the accepting thread, so it must never block."""
+    def start_waiting(self, key: int, connection: socket.socket) -> None:
+        """Count the connection on file descriptor ``key`` as waiting; close the longest-waiting
+        one if too many wait. Called again for the same key, it keeps its place (TLS wraps the
+        socket after it was counted)."""
+        evicted = None
+        with self._waiting_lock:
+            if key not in self._waiting and len(self._waiting) >= self.max_waiting:
+                _, evicted = self._waiting.popitem(last=False)
+            self._waiting[key] = connection
+        if evicted is not None:
+            self._evict(evicted)
+
+    def stop_waiting(self, key: int) -> None:
+        with self._waiting_lock:
+            self._waiting.pop(key, None)
+
+    def _evict(self, connection: socket.socket) -> None:
+        now = time.monotonic()
+        if now - self._last_eviction_warning >= _BUSY_WARNING_INTERVAL_SECONDS:
+            self._last_eviction_warning = now
+            _logger.warning("OTLP/HTTP: %d connections were waiting without sending a request; closed the oldest (a slow or idle client)", self.max_waiting)
+        try:
+            connection.shutdown(socket.SHUT_RDWR)  # its thread's read returns, and the thread ends
+        except OSError:
+            pass
+
+    def log_busy(self, client_address: Any) -> None:
         now = time.monotonic()
         if now - self._last_busy_warning >= _BUSY_WARNING_INTERVAL_SECONDS:
             self._last_busy_warning = now
-            _logger.warning("OTLP/HTTP connections refused with 503: all %d connections are in use (latest from %s)", self.max_connections, client_address[0])
+            _logger.warning("OTLP/HTTP requests refused with 503: all %d slots are in use (latest from %s)", self.max_connections, client_address[0])
+
+    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
+        """Answer 503 without a thread: runs on the accepting thread, so it must never block."""
+        self.log_busy(client_address)
         if self._ssl_context is None:
             try:
                 request.setblocking(False)

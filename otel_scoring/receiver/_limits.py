@@ -11,6 +11,9 @@ store, each is checked here:
   than :data:`MAX_METADATA_DEPTH` levels, or not JSON at all: the record is dropped;
 * text that cannot be stored as UTF-8 (lone surrogates, which JSON ``\\ud800`` escapes can
   produce), or a metadata index past SQLite's 64-bit integers: the record is dropped;
+* a timestamp more than :data:`MAX_FUTURE_SECONDS` ahead of the receiver's clock: the record is
+  dropped, since the store keeps the newest write of a score (one from year 9999 could never be
+  updated again) and prunes by age (it would never be old enough to go);
 * descriptive text is cut to its first characters instead: a comment to
   :data:`MAX_COMMENT_CHARS`, a span or service name to :data:`MAX_IDENTIFIER_CHARS`.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -32,6 +36,7 @@ MAX_IDENTIFIER_CHARS = 1024
 MAX_COMMENT_CHARS = 64 * 1024
 MAX_METADATA_JSON_CHARS = 256 * 1024
 MAX_METADATA_DEPTH = 64
+MAX_FUTURE_SECONDS = 24 * 3600  # clocks drift by seconds; a day ahead is not a clock, it is an attack
 _MAX_SQLITE_INTEGER = 2**63 - 1
 
 
@@ -50,8 +55,10 @@ def bounded(translation: Translation) -> BoundedTranslation:
     scores: List[ScoreRecord] = []
     metadata: List[MetadataRecord] = []
     dropped = truncated = 0
+    latest = datetime.now(timezone.utc) + timedelta(seconds=MAX_FUTURE_SECONDS)
     for score in translation.scores:
         try:
+            _check_time(score.timestamp, latest)
             kept = _bounded_score(score)
         except _OverLimit:
             dropped += 1
@@ -60,6 +67,7 @@ def bounded(translation: Translation) -> BoundedTranslation:
         scores.append(kept)
     for update in translation.metadata:
         try:
+            _check_time(update.timestamp, latest)
             kept_update = _bounded_metadata(update)
         except _OverLimit:
             dropped += 1
@@ -113,6 +121,13 @@ def _bounded_metadata(update: MetadataRecord) -> MetadataRecord:
     if service_name is not None and len(service_name) > MAX_IDENTIFIER_CHARS:
         changes["service_name"] = service_name[:MAX_IDENTIFIER_CHARS]
     return dataclasses.replace(update, **changes) if changes else update
+
+
+def _check_time(moment: datetime, latest: datetime) -> None:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if moment > latest:
+        raise _OverLimit
 
 
 def _check_texts(identifiers: Tuple[Optional[str], ...], descriptions: Tuple[Optional[str], ...]) -> None:

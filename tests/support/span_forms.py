@@ -3,7 +3,7 @@
 The builders here are shared by the translator tests (``test_translate.py``, ``test_roundtrip.py``):
 OTLP protobuf through the SDK's own encoder, OTLP JSON as the Collector's file exporter writes it
 (hex ids, integer enums), protobuf's JSON mapping (base64 ids, enum names, either key spelling),
-Jaeger's legacy answer (the shape of the fixtures in ``shared/fixtures/jaeger``: typed tags, logs,
+Jaeger's legacy answer (the shape of the fixtures in ``tests/fixtures/jaeger``: typed tags, logs,
 microsecond times, processes), Jaeger ``/api/v3`` and Tempo's two answers. ``test_translate_forms.py``
 checks the builders against the real shapes, so the round-trip tests test the translator against
 what backends really return.
@@ -21,7 +21,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 
-JAEGER_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "jaeger"
+JAEGER_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jaeger"
 
 _JAVASCRIPT_SAFE_INTEGER = 2**53 - 1
 _SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
