@@ -2,6 +2,7 @@
 # Installs a real peer server (Phoenix, MLflow) into its own venv for the integration tests: they
 # pin their own OpenTelemetry versions, so they must not share a venv with otel-scoring.
 # Usage: .ci/peer-venv.sh VENV SPEC EXECUTABLE CHECK_IMPORT. Idempotent: quick when installed.
+# SPEC may hold several requirements separated by spaces; the first is the one reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -12,5 +13,6 @@ if [ -x "$venv/bin/$executable" ] && "$venv/bin/python" -c "import $check_import
 fi
 python3 -m venv "$venv"
 echo "*" > "$venv/.gitignore"  # keep the venv out of git status
-"$venv/bin/pip" install -q "$spec"
-"$venv/bin/python" -c "import sys, importlib.metadata as m; print('$spec'.split('==')[0], m.version('$spec'.split('==')[0]), 'installed in', sys.prefix)"
+# shellcheck disable=SC2086 # several requirements are words of one argument
+"$venv/bin/pip" install -q $spec
+"$venv/bin/python" -c "import sys, importlib.metadata as m; first='$spec'.split()[0].split('==')[0].split('[')[0]; print(first, m.version(first), 'installed in', sys.prefix)"

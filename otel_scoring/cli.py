@@ -318,6 +318,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             _say(f"receiving OTLP/gRPC on {receiver.grpc_endpoint}")
             _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
+            _say(f"receiving OTLP/HTTP logs on {receiver.logs_url}")
             if receiver.core.requires_token:
                 _say("every export must carry Authorization: Bearer <token>")
             for forwarder in args.forward:

@@ -15,15 +15,20 @@ import weakref
 from typing import Optional, Union
 
 from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.util.re import parse_env_headers
 
+from otel_scoring._log_events import EVENTS_SPANS, check_events
 from otel_scoring._settings import resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
 from otel_scoring.delivery import OTLPTraceSender, ScoreFirstSpanProcessor, SpanSpool
-from otel_scoring.environment_variables import OTEL_SCORING_SPOOL_DIR
-from otel_scoring.export import Headers
+from otel_scoring.environment_variables import OTEL_SCORING_EVENTS, OTEL_SCORING_SPOOL_DIR
+from otel_scoring.export import Headers, resolve_protocol
 from otel_scoring.processor import ScoringSpanProcessor
 from otel_scoring.redaction import RedactHook, RedactKeys
 
@@ -49,6 +54,8 @@ def configure(
     spool_max_bytes: Optional[int] = None,
     redact_keys: Optional[RedactKeys] = None,
     redact: Optional[RedactHook] = None,
+    events: Optional[str] = None,
+    log_exporter: Optional[LogRecordExporter] = None,
 ) -> TracerProvider:
     """Build a TracerProvider that records scores and exports them over OTLP.
 
@@ -66,6 +73,12 @@ def configure(
             spool, undelivered scores are retried from memory until shutdown).
         spool_max_bytes: the most the spool may hold (else ``OTEL_SCORING_SPOOL_MAX_BYTES``,
             default 64 MiB).
+        events: ``"spans"`` (span events, the default), ``"logs"`` or ``"both"`` (else
+            ``OTEL_SCORING_EVENTS``): with logs, scores and metadata updates are also (or only)
+            recorded as log-based events (OTEP 4430) through a ``LoggerProvider`` built here,
+            exporting with the stock OTLP log exporter to the same endpoint (``/v1/logs``), made
+            the global one with ``set_global``.
+        log_exporter: export log-based events here instead of OTLP (e.g. an in-memory exporter).
 
     Queue and batch sizes follow the standard ``OTEL_BSP_*`` variables. Programmer errors (an
     unknown protocol, ``spool_dir`` with ``span_exporter``) raise ``ValueError`` here, at setup.
@@ -87,7 +100,17 @@ def configure(
         spool = SpanSpool(directory, max_bytes=spool_max_bytes) if directory else None
         delivery = ScoreFirstSpanProcessor(sender=sender, spool=spool)
     try:
-        scoring = ScoringSpanProcessor(tracer_provider=provider, score_configs=score_configs, strict=strict, redact_keys=redact_keys, redact=redact)
+        chosen_events = check_events(resolve_str(events, OTEL_SCORING_EVENTS, EVENTS_SPANS) or EVENTS_SPANS)
+        logger_provider = None if chosen_events == EVENTS_SPANS else _logger_provider(provider_resource, endpoint, protocol, headers, compression, log_exporter)
+        scoring = ScoringSpanProcessor(
+            tracer_provider=provider,
+            score_configs=score_configs,
+            strict=strict,
+            redact_keys=redact_keys,
+            redact=redact,
+            events=chosen_events,
+            logger_provider=logger_provider,
+        )
     except BaseException:
         delivery.shutdown()  # its worker thread is already running
         raise
@@ -96,7 +119,40 @@ def configure(
     _delivery_processors[provider] = delivery
     if set_global:
         trace.set_tracer_provider(provider)
+        if logger_provider is not None:
+            set_logger_provider(logger_provider)
     return provider
+
+
+def _logger_provider(
+    resource: Resource,
+    endpoint: Optional[str],
+    protocol: Optional[str],
+    headers: Headers,
+    compression: Optional[str],
+    log_exporter: Optional[LogRecordExporter],
+) -> LoggerProvider:
+    """A LoggerProvider for log-based events: ``log_exporter``, else the stock OTLP log exporter."""
+    logger_provider = LoggerProvider(resource=resource)
+    if log_exporter is not None:
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+        return logger_provider
+    chosen = resolve_protocol(protocol)
+    header_map = dict(parse_env_headers(headers, liberal=True)) if isinstance(headers, str) else (dict(headers) if headers is not None else None)
+    exporter: LogRecordExporter
+    if chosen == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression as GrpcCompression
+
+        exporter = GrpcLogExporter(endpoint=endpoint, headers=header_map, compression=GrpcCompression(compression) if compression else None)
+    else:
+        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+
+        url = None if endpoint is None else (endpoint if endpoint.rstrip("/").endswith("/v1/logs") else endpoint.rstrip("/") + "/v1/logs")
+        exporter = HttpLogExporter(endpoint=url, headers=header_map, compression=HttpCompression(compression) if compression else None)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    return logger_provider
 
 
 def delivery_processor(provider: Optional[TracerProvider] = None) -> Optional[ScoreFirstSpanProcessor]:

@@ -16,6 +16,7 @@ __all__ = [
     "MLFLOW_TRACKING_USERNAME",
     "OTEL_SCORING_DB",
     "OTEL_SCORING_ENABLED",
+    "OTEL_SCORING_EVENTS",
     "OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS",
     "OTEL_SCORING_MAX_TRACKED_SPANS",
     "OTEL_SCORING_RAISE_INTERNAL_ERRORS",
@@ -37,6 +38,10 @@ OTEL_SCORING_SCORE_CONFIGS = "OTEL_SCORING_SCORE_CONFIGS"
 
 OTEL_SCORING_MAX_TRACKED_SPANS = "OTEL_SCORING_MAX_TRACKED_SPANS"
 """How many open local roots, ended roots and recently ended spans the processor remembers (each)."""
+
+OTEL_SCORING_EVENTS = "OTEL_SCORING_EVENTS"
+"""How scores and metadata updates are recorded: ``spans`` (span events, the default: what Jaeger,
+Phoenix and MLflow read), ``logs`` (log-based events through the Logs SDK, OTEP 4430) or ``both``."""
 
 OTEL_SCORING_ENABLED = "OTEL_SCORING_ENABLED"
 """``true`` adds ``ScoringSpanProcessor`` to the tracer provider ``opentelemetry-instrument`` built,

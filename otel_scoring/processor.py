@@ -20,16 +20,18 @@ from typing import Deque, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
+from opentelemetry._logs import LoggerProvider, get_logger_provider
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from otel_scoring import _registry, _sdk_span, _wire, schema
 from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
+from otel_scoring._log_events import EVENTS_LOGS, EVENTS_SPANS, LogEventWriter, check_events
 from otel_scoring._model import MetadataUpdate, Score, Scope
 from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
-from otel_scoring.environment_variables import OTEL_SCORING_KEEP_LATE_SCORES, OTEL_SCORING_MAX_TRACKED_SPANS, OTEL_SCORING_SCORE_CONFIGS
+from otel_scoring.environment_variables import OTEL_SCORING_EVENTS, OTEL_SCORING_KEEP_LATE_SCORES, OTEL_SCORING_MAX_TRACKED_SPANS, OTEL_SCORING_SCORE_CONFIGS
 from otel_scoring.redaction import RedactHook, RedactKeys, Redactor
 
 __all__ = ["DEFAULT_MAX_TRACKED_SPANS", "ScoringSpanProcessor"]
@@ -64,6 +66,10 @@ class ScoringSpanProcessor(SpanProcessor):
             (``OTEL_SCORING_REDACT_KEYS``, comma-separated globs). See :mod:`otel_scoring.redaction`.
         redact: a ``(key, value) -> value`` hook applied to every other metadata key; a failing
             hook masks that value and warns.
+        events: ``"spans"`` (span events, the default), ``"logs"`` (log-based events through
+            ``logger_provider``, OTEP 4430) or ``"both"`` (``OTEL_SCORING_EVENTS``).
+        logger_provider: the ``LoggerProvider`` log-based events go to (default: the global one;
+            ``otel_scoring.configure(events=...)`` builds one that exports over OTLP).
         keep_late_scores: carry every late score (one for a span or trace not open here), even
             for a trace the provider's sampler drops (``OTEL_SCORING_KEEP_LATE_SCORES``, default
             false: a late score is carried only when the sampler keeps its trace, judged as for
@@ -79,8 +85,12 @@ class ScoringSpanProcessor(SpanProcessor):
         max_tracked_spans: Optional[int] = None,
         redact_keys: Optional[RedactKeys] = None,
         redact: Optional[RedactHook] = None,
+        events: Optional[str] = None,
+        logger_provider: Optional[LoggerProvider] = None,
         keep_late_scores: Optional[bool] = None,
     ) -> None:
+        self._events = check_events(resolve_str(events, OTEL_SCORING_EVENTS, EVENTS_SPANS) or EVENTS_SPANS)
+        self._log_events = LogEventWriter(logger_provider or get_logger_provider()) if self._events != EVENTS_SPANS else None
         self._tracer_provider = tracer_provider
         self._keep_late_scores = resolve_bool(keep_late_scores, OTEL_SCORING_KEEP_LATE_SCORES, False)
         self._tracer: Optional[trace.Tracer] = None
@@ -194,7 +204,14 @@ class ScoringSpanProcessor(SpanProcessor):
             self._memos.put(memo_key, False)  # only once recorded: a retry after a failure records
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
-        """On the target if it is open here, else on a carrier span. False if nothing was written."""
+        """On the target if it is open here, else on a carrier span. False if nothing was written.
+
+        With log-based events, a log record as well (``"both"``) or instead (``"logs"``).
+        """
+        if self._log_events is not None:
+            logged = self._log_events.write(item)
+            if self._events == EVENTS_LOGS:
+                return logged
         events, summary = _encode(item)  # once: the carrier, if one is needed, writes the same
         target = self._open_target(scope, trace_id, span_id, current)
         if target is not None and _write(target, item, events, summary):
@@ -306,6 +323,7 @@ def _load_configs(path: str) -> ScoreConfigRegistry:
 
 
 _Events = List[Tuple[str, dict]]
+_LIMITS, _EVENTS = _sdk_span.LIMITS, _sdk_span.EVENTS  # bound once: read on every score
 
 
 def _encode(item: Writable) -> Tuple[_Events, dict]:
@@ -325,11 +343,11 @@ def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
         # Ended, but its on_end has not reached us yet (an earlier processor is scoring it
         # from its own on_end): the SDK would drop the event, so a carrier takes it.
         return False
-    limits = getattr(span, _sdk_span.LIMITS, None)  # SDK SpanLimits; absent on other Span types
+    limits = getattr(span, _LIMITS, None)  # SDK SpanLimits; absent on other Span types
     if limits is not None:
         max_events = limits.max_events
         # len() of the SDK's own event list: span.events copies it into a tuple on every call.
-        if max_events is not None and len(getattr(span, _sdk_span.EVENTS, None) or span.events) + len(events) > max_events:
+        if max_events is not None and len(getattr(span, _EVENTS, None) or span.events) + len(events) > max_events:
             # Adding would push older events out of the span: carry it instead, losing nothing.
             _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
             return False

@@ -135,7 +135,25 @@ LANGFUSE_OBSERVATION_MODEL = "langfuse.observation.model.name"
 LANGFUSE_VERSION = "langfuse.version"
 
 # --- Names read from other tools (never written) ------------------------------------------------
+# What each form means and which producer writes it: docs/schema.md, "What the translator reads".
 OPENINFERENCE_ANNOTATION_PREFIX = "annotation."
+# OpenInference indexed feedback: <prefix><i>.annotation.<field> and <prefix><i>.evaluation.<field>
+# (field: name, score, label, explanation, annotator_kind, identifier, metadata), by scope.
+OPENINFERENCE_SPAN_ANNOTATIONS = "annotations."
+OPENINFERENCE_SPAN_EVALUATIONS = "evaluations."
+OPENINFERENCE_TRACE_ANNOTATIONS = "trace.annotations."
+OPENINFERENCE_TRACE_EVALUATIONS = "trace.evaluations."
+OPENINFERENCE_SESSION_ANNOTATIONS = "session.annotations."
+OPENINFERENCE_SESSION_EVALUATIONS = "session.evaluations."
+OPENINFERENCE_SESSION_ID = "session.id"
+# A log record's event name as SDKs wrote it before LogRecord.event_name existed.
+LOG_EVENT_NAME = "event.name"
+LOGFIRE_SPAN_TYPE = "logfire.span_type"
+LOGFIRE_FEEDBACK_NAME = "logfire.feedback.name"
+LOGFIRE_FEEDBACK_COMMENT = "logfire.feedback.comment"
+BRAINTRUST_SCORES = "braintrust.scores"
+# pydantic-evals case span attributes (JSON objects of name -> result) and the data type of each.
+PYDANTIC_EVALS_RESULTS = (("scores", "NUMERIC"), ("labels", "CATEGORICAL"), ("assertions", "BOOLEAN"))
 
 # --- Enumerations written as strings ------------------------------------------------------------
 DATA_TYPES = ("NUMERIC", "CATEGORICAL", "BOOLEAN")

@@ -245,8 +245,8 @@ def test_a_gzip_bomb_is_answered_413(receiver, spans):
 
 
 def test_other_paths_and_methods_are_refused(receiver, spans):
-    """Only POST /v1/traces is served: other paths get 404, other methods 405."""
-    assert post(receiver, protobuf_body(spans), path="/v1/logs")[0] == 404
+    """Only POST /v1/traces and /v1/logs are served: other paths get 404, other methods 405."""
+    assert post(receiver, protobuf_body(spans), path="/v1/metrics")[0] == 404
     assert post(receiver, b"", method="GET")[0] == 405
     assert_serves(receiver, spans)
 
@@ -396,3 +396,14 @@ def test_bad_settings_raise_at_construction(store):
         OTLPReceiver(store, grpc_port=-1, http_port=0)
     with pytest.raises(ValueError):
         OTLPReceiver(store, grpc_port=0, http_port=0, max_body_bytes=0)
+
+
+def test_spans_without_ids_are_rejected_under_instrumentation_library_spans_too(receiver, store, spans):
+    """The gate is the translator's rule: a span without ids counts as rejected whichever key (scopeSpans or the legacy instrumentationLibrarySpans) holds it."""
+    document = otlp_json(spans)
+    resource = document["resourceSpans"][0]
+    resource["instrumentationLibrarySpans"] = [{"spans": [{"name": "no ids"}]}]
+    status, _, body = post(receiver, json.dumps(document).encode(), "application/json")
+    assert status == 200
+    assert json.loads(body)["partialSuccess"]["rejectedSpans"] == "1"
+    assert store.scores() == records_from_spans(spans).scores

@@ -10,6 +10,10 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from google.protobuf.json_format import MessageToJson
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -22,8 +26,10 @@ from otel_scoring._model import Scope
 from otel_scoring._validation import build_score
 from otel_scoring.translate import (
     expected_record,
+    records_from_export,
     records_from_jaeger,
     records_from_otlp_json,
+    records_from_otlp_logs,
     records_from_otlp_proto,
     records_from_spans,
     records_from_tempo,
@@ -196,3 +202,46 @@ def test_every_metadata_batch_reads_back_in_every_form(pipeline, updates, memo_i
     assert records_from_otlp_json(json.dumps(collector_json(spans))) == translation
     assert records_from_jaeger(json.dumps(jaeger_legacy(spans))) == translation
     assert records_from_tempo(json.dumps(tempo_v1(spans))) == translation
+
+
+# --- Log-based events (configure(events="logs")) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def logs_pipeline() -> Iterator[Tuple[Any, InMemoryLogRecordExporter, ScoreConfigRegistry]]:
+    """A provider whose processor records log-based events only (created after ``pipeline``'s tests ran)."""
+    registry = ScoreConfigRegistry(CONFIGS)
+    log_exporter = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider(resource=Resource.create({"service.name": SERVICE}))
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}), id_generator=CountingIdGenerator())
+    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider, score_configs=registry, events="logs", logger_provider=logger_provider))
+    yield provider.get_tracer("roundtrip"), log_exporter, registry
+    provider.shutdown()
+    logger_provider.shutdown()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=name_value_type(), extra=scores, scope=st.sampled_from(list(Scope)), late=st.booleans())
+def test_every_writable_score_reads_back_from_its_log_based_event(logs_pipeline, value, extra, scope, late):
+    """With events="logs", a score is one log record that reads back as expected_record(score) from protobuf, JSON and the receiver's route."""
+    tracer, log_exporter, registry = logs_pipeline
+    log_exporter.clear()
+    _, _, score = _write_and_export((tracer, _NoSpans(), registry), scope, late, {**value, **extra})
+    expected = expected_record(score, service_name=SERVICE, span_name=None)  # a log record names no span
+    request = encode_logs(log_exporter.get_finished_logs())
+    translation = records_from_otlp_logs(request)
+    assert translation.scores == [expected]
+    assert records_from_export(request.SerializeToString(), signal="logs").translation == translation
+    assert records_from_export(MessageToJson(request).encode(), signal="logs", encoding="json").translation == translation
+    assert records_from_otlp_json(MessageToJson(request, preserving_proto_field_name=True)) == translation
+
+
+class _NoSpans:
+    """Stands in for the span exporter: in logs mode nothing of the score is on a span."""
+
+    def clear(self) -> None:
+        pass
+
+    def get_finished_spans(self) -> tuple:
+        return ()

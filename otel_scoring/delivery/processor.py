@@ -251,7 +251,12 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         self.span_exporter = span_exporter
         self.sender = sender
         self.spool = spool
-        self._transport: _Transport = _SenderTransport(sender) if sender is not None else _ExporterTransport(span_exporter)  # type: ignore[arg-type]
+        self._transport: _Transport
+        if sender is not None:
+            self._transport = _SenderTransport(sender)
+        else:
+            assert span_exporter is not None  # exactly one of the two, checked above
+            self._transport = _ExporterTransport(span_exporter)
         self.max_queue_size = resolve_int(max_queue_size, OTEL_BSP_MAX_QUEUE_SIZE, DEFAULT_MAX_QUEUE_SIZE)
         self.schedule_delay_millis = resolve_int(schedule_delay_millis, OTEL_BSP_SCHEDULE_DELAY, DEFAULT_SCHEDULE_DELAY_MILLIS)
         self.export_timeout_millis = resolve_int(export_timeout_millis, OTEL_BSP_EXPORT_TIMEOUT, DEFAULT_EXPORT_TIMEOUT_MILLIS)

@@ -30,7 +30,7 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_RECEIVER_TOKEN
-from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT, TRACES_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, LOGS_PATH, MAX_BODY_BYTES_LIMIT, TRACES_PATH, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._grpc import GRPCReceiverServer
 from otel_scoring.receiver._http import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_SECONDS, HTTPReceiverThread
 from otel_scoring.receiver._tls import server_tls
@@ -71,7 +71,7 @@ def is_loopback(host: str) -> bool:
 
 
 class OTLPReceiver:
-    """OTLP/gRPC and OTLP/HTTP trace receivers writing every export's records into ``store``.
+    """OTLP/gRPC and OTLP/HTTP trace and log receivers writing every export's records into ``store``.
 
     Args:
         store: where records go, normally a :class:`ScoreStore` (anything with its ``add``,
@@ -250,6 +250,11 @@ class OTLPReceiver:
     @property
     def traces_url(self) -> str:
         return self.http_endpoint + TRACES_PATH
+
+    @property
+    def logs_url(self) -> str:
+        """Where OTLP/HTTP logs go: log-based evaluation and metadata events (OTEP 4430)."""
+        return self.http_endpoint + LOGS_PATH
 
     @property
     def _url_host(self) -> str:

@@ -1,20 +1,18 @@
-"""One OTLP trace export, handled without a transport: (head, body) in, records and a reply out.
+"""One OTLP export (traces or logs), handled without a transport: (head, body) in, records and a reply out.
 
 The HTTP and gRPC adapters describe each request as a :class:`RequestHead` and hand over its body;
 :meth:`ReceiverCore.refuse` is the one gate every request passes (method, path, content type,
-encoding, size, bearer token), and :meth:`ReceiverCore.handle` decodes, drops spans it cannot read,
-translates, bounds each record (:mod:`._limits`), stores and builds the OTLP reply in the caller's
+encoding, size, bearer token), and :meth:`ReceiverCore.handle` has the translator read the body
+(:func:`~otel_scoring.translate.records_from_export`, which also says which spans or log records
+are rejected), bounds each record (:mod:`._limits`), stores and builds the OTLP reply in the caller's
 encoding. A refusal is an explicit :class:`Reply` with an HTTP status; the gRPC adapter maps it to a
 status code with :data:`GRPC_STATUS_NAMES`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hmac
-import json
 import logging
 import math
 import re
@@ -22,15 +20,12 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from google.protobuf.json_format import MessageToJson
-from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_scoring.receiver._cost import (
     BYTES_PER_MESSAGE,
@@ -42,13 +37,21 @@ from otel_scoring.receiver._cost import (
     inflate,
 )
 from otel_scoring.receiver._limits import bounded
-from otel_scoring.translate import Translation, TranslationError, records_from_otlp_json, records_from_otlp_proto
-from otel_scoring.translate._readers import records_from_parsed_otlp_proto
+from otel_scoring.translate import LOGS, TRACES, Translation, TranslationError, records_from_export
 
 _logger = logging.getLogger(__name__)
 
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 GRPC_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+GRPC_LOGS_EXPORT_PATH = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+# The signal each path carries: traces, and logs for log-based events (OTEP 4430).
+SIGNAL_PATHS: Dict[str, str] = {TRACES_PATH: TRACES, LOGS_PATH: LOGS, GRPC_EXPORT_PATH: TRACES, GRPC_LOGS_EXPORT_PATH: LOGS}
+_REQUEST_NAMES = {TRACES: "ExportTraceServiceRequest", LOGS: "ExportLogsServiceRequest"}
+_REJECTED_REASONS = {
+    TRACES: "spans without a valid trace id and span id were rejected",
+    LOGS: "log records with a malformed trace id or span id were rejected",
+}
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 JSON_CONTENT_TYPE = "application/json"
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -116,8 +119,13 @@ class RequestHead:
     chunked: bool = False
 
     @classmethod
-    def grpc(cls, metadata: Mapping[str, str], message_size: int) -> "RequestHead":
-        return cls(GRPC, "POST", GRPC_EXPORT_PATH, metadata, message_size)
+    def grpc(cls, metadata: Mapping[str, str], message_size: int, path: str = GRPC_EXPORT_PATH) -> "RequestHead":
+        return cls(GRPC, "POST", path, metadata, message_size)
+
+    @property
+    def signal(self) -> Optional[str]:
+        """``"traces"`` or ``"logs"``, from the path; None for any other path."""
+        return SIGNAL_PATHS.get(self.path)
 
     @property
     def encoding(self) -> Optional[Encoding]:
@@ -175,7 +183,7 @@ class _Refused(Exception):
 
 
 class ReceiverCore:
-    """Decode, translate and store OTLP trace exports; answer each with a :class:`Reply`.
+    """Decode, translate and store OTLP trace and log exports; answer each with a :class:`Reply`.
 
     Args:
         sink: called with each request's ``Translation``; the receiver passes one that writes the
@@ -255,10 +263,10 @@ class ReceiverCore:
         if self._token is not None and not self._authorized(head.headers.get("authorization")):
             return self._unauthorized(head)
         if head.transport == HTTP:
-            if head.path != TRACES_PATH:
-                return self._error(404, f"no such endpoint {head.path!r}; OTLP traces go to POST {TRACES_PATH}", None)
+            if head.path not in (TRACES_PATH, LOGS_PATH):
+                return self._error(404, f"no such endpoint {head.path!r}; OTLP traces go to POST {TRACES_PATH}, logs to POST {LOGS_PATH}", None)
             if head.method != "POST":
-                return self._error(405, f"{head.method} is not allowed; OTLP traces are sent with POST", None)
+                return self._error(405, f"{head.method} is not allowed; OTLP exports are sent with POST", None)
         encoding = head.encoding
         if encoding is None:
             return self._error(415, f"content type must be {PROTOBUF_CONTENT_TYPE} or {JSON_CONTENT_TYPE}", None)
@@ -338,7 +346,10 @@ class ReceiverCore:
             if held[0] + decoded_bytes > self.budget.limit_bytes:
                 raise _Refused(413, f"decoding the body would take more than the receiver's memory budget of {self.budget.limit_bytes} bytes; send smaller batches")
             self._take(held, decoded_bytes)
-            translation, rejected, reason = self._translate(raw, encoding)
+            signal = head.signal or TRACES
+            translation, rejected = self._translate(raw, encoding, signal)
+            reason = _REJECTED_REASONS[signal]
+            skipped = translation.skipped
             translation, dropped, truncated = bounded(translation)
         except _Busy:
             return self.busy_reply(head)
@@ -355,14 +366,17 @@ class ReceiverCore:
             return self._error(503, "the score store is unavailable; retry later", encoding)
         rows = written if isinstance(written, int) and not isinstance(written, bool) else 0
         if rejected:
-            _logger.info("Rejected %d span(s) of an OTLP %s export: %s", rejected, head.transport, reason)
+            _logger.info("Rejected %d item(s) of an OTLP %s %s export: %s", rejected, head.transport, signal, reason)
         if truncated:
             _logger.info("Shortened overlong text of %d record(s) of an OTLP %s export", truncated, head.transport)
         notes = [reason] if rejected else []
         if dropped:
             notes.append(f"{dropped} score or metadata record(s) over the receiver's per-record limits were dropped")
             _logger.info("Dropped %d record(s) of an OTLP %s export: over the per-record limits", dropped, head.transport)
-        return self._success(encoding, rejected, "; ".join(notes), rows)
+        if skipped:
+            notes.append(f"{skipped} score or metadata form(s) that break their schema were skipped")
+            _logger.info("Skipped %d unreadable score or metadata form(s) of an OTLP %s export", skipped, head.transport)
+        return self._success(encoding, rejected, "; ".join(notes), rows, signal)
 
     def _decompress(self, body: bytes, content_encoding: str) -> bytes:
         """The decompressed body, refused as 413 past ``max_body_bytes`` (a small gzip bomb stays small)."""
@@ -373,33 +387,30 @@ class ReceiverCore:
         except TooCostly as refused:
             raise _Refused(refused.status, refused.message) from None
 
-    def _translate(self, raw: bytes, encoding: Encoding) -> Tuple[Translation, int, str]:
-        """Records of the readable spans, how many spans were not readable, and why."""
-        if encoding is Encoding.PROTOBUF:
-            try:
-                request = ExportTraceServiceRequest.FromString(raw)
-            except (DecodeError, RecursionError, ValueError) as exc:
-                raise _Refused(400, f"the body is not an OTLP ExportTraceServiceRequest ({exc})") from None
-            rejected = _drop_unreadable_proto_spans(request)
-            if rejected:  # the request changed: translate what is left of it
-                return _readable(records_from_otlp_proto, request), rejected, _REJECTED_REASON
-            # Unchanged, so the translator reads the bytes already in hand, neither parsing nor
-            # serializing the request again (it searches them for the names it decodes).
-            return records_from_parsed_otlp_proto(raw, request), 0, _REJECTED_REASON
+    def _translate(self, raw: bytes, encoding: Encoding, signal: str) -> Tuple[Translation, int]:
+        """Records of the export and how many of its spans or log records are rejected.
+
+        Which ones are is the translator's rule (:func:`~otel_scoring.translate.records_from_export`).
+        """
         try:
-            document = json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise _Refused(400, f"the body is not JSON ({exc})") from None
-        cleaned, rejected = _drop_unreadable_json_spans(document)
-        return _readable(records_from_otlp_json, cleaned), rejected, _REJECTED_REASON
+            export = records_from_export(raw, signal=signal, encoding=encoding.value)
+        except TranslationError as exc:
+            raise _Refused(400, f"the body is not an OTLP {_REQUEST_NAMES[signal]} ({exc})") from None
+        return export.translation, export.rejected
 
     # --- Replies ------------------------------------------------------------------------------------
 
-    def _success(self, encoding: Optional[Encoding], rejected: int, message: str, rows: int) -> Reply:
+    def _success(self, encoding: Optional[Encoding], rejected: int, message: str, rows: int, signal: str = TRACES) -> Reply:
         """OK; a ``message`` with no rejected spans is a warning, as OTLP's partial success allows."""
-        response = ExportTraceServiceResponse()
-        if rejected:
-            response.partial_success.rejected_spans = rejected
+        response: Union[ExportTraceServiceResponse, ExportLogsServiceResponse]
+        if signal == LOGS:
+            response = ExportLogsServiceResponse()
+            if rejected:
+                response.partial_success.rejected_log_records = rejected
+        else:
+            response = ExportTraceServiceResponse()
+            if rejected:
+                response.partial_success.rejected_spans = rejected
         if message:
             response.partial_success.error_message = message
         if encoding is Encoding.JSON:
@@ -449,106 +460,3 @@ class ReceiverCore:
                     return False
                 self._idle.wait(remaining)
         return True
-
-
-def _readable(translate: Callable[[Any], Translation], request: Any) -> Translation:
-    try:
-        return translate(request)
-    except TranslationError as exc:  # the translator's word for "not trace data at all"
-        raise _Refused(400, f"the body is not an OTLP trace export ({exc})") from None
-
-
-# --- Spans that cannot be read ----------------------------------------------------------------------
-#
-# A span without a valid trace id and span id cannot be placed in any trace, so none of its scores
-# could be attributed: OTLP's partial success reports it as rejected, the rest of the export is kept.
-
-_REJECTED_REASON = "spans without a valid trace id and span id were rejected"
-_TRACE_ID_BYTES = 16
-_SPAN_ID_BYTES = 8
-
-
-def _valid_id(raw: bytes, size: int) -> bool:
-    return len(raw) == size and any(raw)
-
-
-def _drop_unreadable_proto_spans(request: ExportTraceServiceRequest) -> int:
-    rejected = 0
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            kept = [s for s in scope_spans.spans if _valid_id(s.trace_id, _TRACE_ID_BYTES) and _valid_id(s.span_id, _SPAN_ID_BYTES)]
-            dropped = len(scope_spans.spans) - len(kept)
-            if dropped:
-                rejected += dropped
-                copies = [type(span)() for span in kept]
-                for copy, span in zip(copies, kept):
-                    copy.CopyFrom(span)
-                del scope_spans.spans[:]
-                scope_spans.spans.extend(copies)
-    return rejected
-
-
-def _json_id(value: Any, size: int) -> bool:
-    """OTLP JSON writes ids as hex; base64 (protobuf's generic JSON mapping) is read as well."""
-    if not isinstance(value, str):
-        return False
-    if len(value) == 2 * size:
-        try:
-            return _valid_id(bytes.fromhex(value), size)
-        except ValueError:
-            pass
-    try:
-        return _valid_id(base64.b64decode(value, validate=True), size)
-    except (binascii.Error, ValueError):
-        return False
-
-
-def _drop_unreadable_json_spans(document: Any) -> Tuple[Any, int]:
-    """A copy of an OTLP JSON request without its unreadable spans, and how many those were.
-
-    A body that is not an OTLP JSON request at all (not an object, lists that are not lists) is
-    refused whole as malformed.
-    """
-    if not isinstance(document, dict):
-        raise _Refused(400, "the body is not an OTLP JSON request (expected an object with resourceSpans)")
-    resource_list = _json_list(document, "resourceSpans", "resource_spans")
-    rejected = 0
-    cleaned_resources = []
-    for resource_spans in resource_list:
-        if not isinstance(resource_spans, dict):
-            raise _Refused(400, "resourceSpans must hold objects")
-        cleaned_scopes = []
-        for scope_spans in _json_list(resource_spans, "scopeSpans", "scope_spans"):
-            if not isinstance(scope_spans, dict):
-                raise _Refused(400, "scopeSpans must hold objects")
-            spans = _json_list(scope_spans, "spans")
-            kept = [
-                span
-                for span in spans
-                if isinstance(span, dict)
-                and _json_id(span.get("traceId", span.get("trace_id")), _TRACE_ID_BYTES)
-                and _json_id(span.get("spanId", span.get("span_id")), _SPAN_ID_BYTES)
-            ]
-            rejected += len(spans) - len(kept)
-            cleaned_scopes.append({**scope_spans, "spans": kept})
-        cleaned_resources.append(_with_list(resource_spans, "scopeSpans", "scope_spans", cleaned_scopes))
-    return _with_list(document, "resourceSpans", "resource_spans", cleaned_resources), rejected
-
-
-def _with_list(parent: Mapping[str, Any], name: str, alias: str, items: List[Any]) -> Dict[str, Any]:
-    """A copy of ``parent`` holding ``items`` under ``name`` and nothing under its snake_case alias."""
-    copy = {key: value for key, value in parent.items() if key != alias}
-    copy[name] = items
-    return copy
-
-
-def _json_list(parent: Mapping[str, Any], *names: str) -> List[Any]:
-    for name in names:
-        if name in parent:
-            value = parent[name]
-            if value is None:
-                return []
-            if not isinstance(value, list):
-                raise _Refused(400, f"{name} must be a list")
-            return value
-    return []

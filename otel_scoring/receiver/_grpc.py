@@ -1,6 +1,6 @@
-"""OTLP/gRPC: the generated ``TraceService`` servicer as a thin adapter over the core.
+"""OTLP/gRPC: the generated ``TraceService`` and ``LogsService`` as thin adapters over the core.
 
-The method is registered with the generated service's name but without its deserializer: the
+Each ``Export`` method is registered with the generated service's name but without its deserializer: the
 core decodes the bytes itself, so a malformed message is answered ``INVALID_ARGUMENT`` like any
 other bad request (gRPC's own deserializer would answer ``INTERNAL``). gRPC decompresses gzip and
 enforces the size limit (``grpc.max_receive_message_length``, set to the core's ``max_body_bytes``:
@@ -19,13 +19,15 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from otel_scoring.receiver._core import ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._core import GRPC_EXPORT_PATH, GRPC_LOGS_EXPORT_PATH, ReceiverCore, Reply, RequestHead
 
 _logger = logging.getLogger(__name__)
 
 SERVICE_NAME = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
+LOGS_SERVICE_NAME = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
 MAX_WORKERS = 4
 # Calls beyond this many at once are answered RESOURCE_EXHAUSTED instead of queueing without bound.
 MAX_CONCURRENT_RPCS = 32
@@ -88,13 +90,14 @@ class TokenInterceptor(grpc.ServerInterceptor):
 
 
 class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """``TraceService.Export``, taking and returning serialized messages."""
+    """``TraceService.Export`` (and, with ``path``, ``LogsService.Export``), taking and returning serialized messages."""
 
-    def __init__(self, core: ReceiverCore) -> None:
+    def __init__(self, core: ReceiverCore, path: str = GRPC_EXPORT_PATH) -> None:
         self._core = core
+        self._path = path
 
     def Export(self, request: bytes, context: grpc.ServicerContext) -> bytes:  # noqa: N802 - the generated name
-        head = RequestHead.grpc(call_metadata(context.invocation_metadata()), len(request))
+        head = RequestHead.grpc(call_metadata(context.invocation_metadata()), len(request), self._path)
         reply = self._core.handle(head, request)
         if not reply.ok:
             abort_with(context, reply)
@@ -102,7 +105,7 @@ class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class GRPCReceiverServer:
-    """A gRPC server with the trace service, bound at construction."""
+    """A gRPC server with the trace and logs services, bound at construction."""
 
     def __init__(
         self,
@@ -125,12 +128,14 @@ class GRPCReceiverServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        servicer = TraceServiceReceiver(core)
-        handler = grpc.method_handlers_generic_handler(
-            SERVICE_NAME,
-            {"Export": grpc.unary_unary_rpc_method_handler(servicer.Export)},  # bytes in, bytes out
-        )
-        self._server.add_generic_rpc_handlers((handler,))
+        handlers = [
+            grpc.method_handlers_generic_handler(
+                service,
+                {"Export": grpc.unary_unary_rpc_method_handler(TraceServiceReceiver(core, path).Export)},  # bytes in, bytes out
+            )
+            for service, path in ((SERVICE_NAME, GRPC_EXPORT_PATH), (LOGS_SERVICE_NAME, GRPC_LOGS_EXPORT_PATH))
+        ]
+        self._server.add_generic_rpc_handlers(handlers)
         bind_host = f"[{host}]" if ":" in host else host
         try:
             address = f"{bind_host}:{port}"

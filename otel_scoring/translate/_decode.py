@@ -18,23 +18,24 @@ import hashlib
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import datetime
 from itertools import islice
 from operator import attrgetter, eq
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from otel_scoring import schema
 from otel_scoring.records import MetadataRecord, ScoreRecord
-from otel_scoring.translate._span_view import SPAN_ID_BYTES, TRACE_ID_BYTES, SpanView
+from otel_scoring.translate import _dialects
+from otel_scoring.translate._dialects import OPENINFERENCE_SOURCE
+from otel_scoring.translate._span_view import SPAN_ID_BYTES, TRACE_ID_BYTES, LogView, SpanView, time_from_nanos
 from otel_scoring.translate._translation import Translation
 
 # Sources of scores that did not come through this package.
 GENAI_EVENT_SOURCE = "GENAI_EVENT"
-OPENINFERENCE_SOURCE = "OPENINFERENCE"
 DEFAULT_SOURCE = "API"
 DEFAULT_METADATA_KIND = "default"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _parse_timestamp = schema.parse_timestamp  # bound once: it runs for every record read
 _LOWER_HEX = frozenset("0123456789abcdef")
 _is_trace_id = re.compile("[0-9a-f]{%d}" % (2 * TRACE_ID_BYTES)).fullmatch
@@ -88,16 +89,19 @@ class _Skip(Exception):
     """This event or annotation breaks the schema: leave it out and carry on."""
 
 
-def decode(views: Iterable[SpanView]) -> Translation:
+def decode(views: Iterable[Union[SpanView, LogView]]) -> Translation:
     """Records of every score and metadata update in ``views``, latest write per id."""
     collector = RecordCollector()
     for view in views:
-        collector.add_view(view)
+        if view.__class__ is LogView:
+            collector.add_log_record(view)
+        else:
+            collector.add_view(view)
     return collector.translation()
 
 
 # Anything an event that breaks the schema can raise while it is decoded; such an event is skipped.
-_UNREADABLE = (_Skip, ValueError, TypeError, OverflowError, RecursionError)
+_UNREADABLE = (_Skip, ValueError, TypeError, OverflowError, RecursionError)  # _dialects.Malformed is a ValueError
 
 
 class RecordCollector:
@@ -109,7 +113,7 @@ class RecordCollector:
     last: readers add in input order, so comparing times with ``<=`` is that (time, position) order.
     """
 
-    __slots__ = ("_scores", "_score_times", "_metadata", "_metadata_times")
+    __slots__ = ("_scores", "_score_times", "_metadata", "_metadata_times", "_derived_seen", "_derived_container", "skipped")
 
     def __init__(self) -> None:
         # key -> record, and key -> time of that write in ns. Two dicts rather than one of
@@ -120,16 +124,38 @@ class RecordCollector:
         # A memo id is unique within one run only: the same code re-run in another trace reuses it.
         self._metadata: Dict[Tuple[Any, str, int], MetadataRecord] = {}
         self._metadata_times: Dict[Tuple[Any, str, int], int] = {}
+        # Derived ids seen in the span (or log request) being read, and how often: a second result
+        # of the same name at the same time on the same span is a second score, not a rewrite.
+        self._derived_seen: Dict[str, int] = {}
+        self._derived_container: Any = None
+        # Score and metadata forms found but not readable (a missing name, a wrong type, no place).
+        self.skipped = 0
 
     def add_view(self, view: SpanView) -> None:
         span_name = None if is_carrier(view.name, view.attributes) else view.name
+        # Another tool's results on an evaluation span are about its parent: its reader takes them.
+        evaluation_span = bool(view.attributes) and _dialects.is_evaluation_span(view.attributes)
         for event_name, time_unix_nano, attributes in view.events:
             if event_name == _SCORE_EVENT:
+                if evaluation_span and _SCORE_ID not in attributes:
+                    continue
                 self.add_score_event(time_unix_nano, attributes, view.service_name, span_name, view, _view_ids)
             elif event_name == _METADATA_EVENT:
                 self.add_metadata_event(time_unix_nano, attributes, view.service_name, span_name)
         if view.attributes:
             self.add_annotations(view, span_name)
+            self.add_dialects(view)
+
+    def add_dialects(self, view: SpanView) -> None:
+        """Scores in other producers' forms on ``view`` (:mod:`._dialects`), each form on its own."""
+        for read in _dialects.readers(view):
+            try:
+                scores = read(view, _genai_score, _derived_id)
+            except _UNREADABLE:
+                self.skipped += 1
+                continue
+            for score in scores:
+                self._keep_score(self.occurrence(view, score), view.start_time_unix_nano)
 
     def add_score_event(
         self,
@@ -139,26 +165,56 @@ class RecordCollector:
         span_name: Optional[str],
         span: Any,
         span_ids: Callable[[Any], Tuple[Optional[str], Optional[str]]],
+        container: Any = None,
     ) -> None:
         """A ``gen_ai.evaluation.result`` event; ``span_name`` is None for a carrier span.
 
         ``span_ids(span)`` gives the (trace id, span id) of the span carrying the event: only an
         event written by another tool needs them, so a reader need not work them out for ours.
+        ``container`` is what holds the event, the span itself unless given.
         """
         try:
             if _SCORE_ID in attributes:
                 score = _score(service_name, span_name, time_unix_nano, attributes)
             else:
                 trace_id, span_id = span_ids(span)
-                score = _genai_score(trace_id, span_id, service_name, span_name, time_unix_nano, attributes)
+                score = self.occurrence(span if container is None else container, _genai_score(trace_id, span_id, service_name, span_name, time_unix_nano, attributes))
         except _UNREADABLE:
+            self.skipped += 1
             return
         self._keep_score(score, time_unix_nano)
+
+    def add_log_record(self, record: LogView) -> None:
+        """A log-based event (OTEP 4430): the record's own trace and span ids say what it scores.
+
+        The log records of one request are one container for :meth:`occurrence`.
+        """
+        if record.event_name == _SCORE_EVENT:
+            self.add_score_event(record.time_unix_nano, record.attributes, record.service_name, None, record, _log_ids, record.batch)
+        elif record.event_name == _METADATA_EVENT:
+            self.add_metadata_event(record.time_unix_nano, record.attributes, record.service_name, None)
+
+    def occurrence(self, container: Any, score: ScoreRecord) -> ScoreRecord:
+        """``score``, its derived id made unique among the results ``container`` holds.
+
+        Ids derived from where a score was found (trace, span, name, time) coincide for two results
+        of one name written at the same time: the second and later get their position appended, so
+        re-reading the same span gives the same ids and none of the results is lost.
+        """
+        if container is not self._derived_container:
+            self._derived_container = container
+            self._derived_seen = {}
+        seen = self._derived_seen.get(score.id, 0)
+        self._derived_seen[score.id] = seen + 1
+        if not seen:
+            return score
+        return replace(score, id=_derived_id(score.id, str(seen)))
 
     def add_metadata_event(self, time_unix_nano: int, attributes: Mapping[str, Any], service_name: Optional[str], span_name: Optional[str]) -> None:
         try:
             update = _metadata(service_name, span_name, time_unix_nano, attributes)
         except _UNREADABLE:
+            self.skipped += 1
             return
         key = (update.trace_id, update.memo_id, update.index)
         previous = self._metadata_times.get(key)
@@ -171,6 +227,7 @@ class RecordCollector:
         try:
             annotations = _annotation_scores(view, span_name)
         except (ValueError, TypeError, OverflowError):
+            self.skipped += 1
             return
         for score in annotations:
             self._keep_score(score, view.start_time_unix_nano)
@@ -182,7 +239,11 @@ class RecordCollector:
             self._score_times[score.id] = time_unix_nano
 
     def translation(self) -> Translation:
-        return Translation(scores=_sorted(self._scores.values(), _SCORE_ORDER), metadata=_sorted(self._metadata.values(), _METADATA_ORDER))
+        return Translation(
+            scores=_sorted(self._scores.values(), _SCORE_ORDER),
+            metadata=_sorted(self._metadata.values(), _METADATA_ORDER),
+            skipped=self.skipped,
+        )
 
 
 def _sorted(records: Iterable[Any], order: Callable[[Any], Any]) -> List[Any]:
@@ -206,6 +267,10 @@ def is_carrier(span_name: str, attributes: Optional[Mapping[str, Any]]) -> bool:
 
 def _view_ids(view: SpanView) -> Tuple[Optional[str], Optional[str]]:
     return view.trace_id, view.span_id
+
+
+def _log_ids(record: LogView) -> Tuple[Optional[str], Optional[str]]:
+    return record.trace_id, record.span_id
 
 
 # --- Our score events ------------------------------------------------------------------------------
@@ -275,7 +340,7 @@ def _score(service_name: Optional[str], span_name: Optional[str], time_unix_nano
         comment,
         config_id,
         None if metadata_json is None else _json_value(metadata_json),
-        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_timestamp(timestamp_text),
+        time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_timestamp(timestamp_text),
         service_name,
         span_name,
     )
@@ -304,23 +369,37 @@ def _genai_score(
     time_unix_nano: int,
     attributes: Mapping[str, Any],
 ) -> ScoreRecord:
-    """A span score of the span carrying the event; its id is derived from where it was found."""
+    """A score written by another tool with the GenAI convention's attributes alone.
+
+    The convention parents the result to the evaluated span: with a trace and span id it scores
+    that span, with a trace id alone the trace, and with no ids the completion its
+    ``gen_ai.response.id`` names (a span score placed by that id, kept in ``metadata``). Its id is
+    derived from where it was found.
+    """
     name = _required_text(attributes, schema.GEN_AI_EVALUATION_NAME)
     value = _optional_number(attributes, schema.GEN_AI_EVALUATION_SCORE_VALUE)
     label = _optional_text(attributes, schema.GEN_AI_EVALUATION_SCORE_LABEL)
-    if (value is None and label is None) or trace_id is None or span_id is None:
+    response_id = _optional_text(attributes, schema.GEN_AI_RESPONSE_ID) or None
+    if value is None and label is None:
         raise _Skip
+    if trace_id is None:
+        span_id = None
+        if response_id is None:
+            raise _Skip  # nothing says what it scores
     # Microseconds, not nanoseconds: Jaeger keeps only microseconds, and the id must not depend
     # on which backend the trace was read from.
     time_micros = time_unix_nano // 1000
-    response_id = _optional_text(attributes, schema.GEN_AI_RESPONSE_ID)
+    if trace_id is not None:
+        score_id = _derived_id(GENAI_EVENT_SOURCE, trace_id, span_id or "", name, str(time_micros))
+    else:
+        score_id = _derived_id(GENAI_EVENT_SOURCE, schema.GEN_AI_RESPONSE_ID, response_id or "", name, str(time_micros))
     return ScoreRecord(
-        id=_derived_id(GENAI_EVENT_SOURCE, trace_id, span_id, name, str(time_micros)),
+        id=score_id,
         name=name,
         value=value,
         string_value=label,
         data_type="NUMERIC" if value is not None else "CATEGORICAL",
-        scope="span",
+        scope="trace" if trace_id is not None and span_id is None else "span",
         trace_id=trace_id,
         observation_id=span_id,
         session_id=None,
@@ -329,7 +408,7 @@ def _genai_score(
         comment=_optional_text(attributes, schema.GEN_AI_EVALUATION_EXPLANATION),
         config_id=None,
         metadata=None if response_id is None else {schema.GEN_AI_RESPONSE_ID: response_id},
-        timestamp=_time_from_nanos(time_unix_nano),
+        timestamp=time_from_nanos(time_unix_nano),
         service_name=service_name,
         span_name=span_name,
     )
@@ -372,7 +451,7 @@ def _annotation_scores(view: SpanView, span_name: Optional[str]) -> List[ScoreRe
                 comment=explanation if isinstance(explanation, str) else None,
                 config_id=None,
                 metadata=None,
-                timestamp=_time_from_nanos(view.start_time_unix_nano),
+                timestamp=time_from_nanos(view.start_time_unix_nano),
                 service_name=view.service_name,
                 span_name=span_name,
             )
@@ -422,7 +501,7 @@ def _metadata(service_name: Optional[str], span_name: Optional[str], time_unix_n
         values,
         trace_id,
         span_id,
-        _time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_timestamp(timestamp_text),
+        time_from_nanos(time_unix_nano) if timestamp_text is None else _parse_timestamp(timestamp_text),
         service_name,
         span_name,
     )
@@ -499,9 +578,6 @@ def _json_value(text: str) -> Any:
     return value
 
 
-def _time_from_nanos(time_unix_nano: int) -> datetime:
-    # Integer arithmetic: a float of nanoseconds since 1970 has no room for the microseconds.
-    return _EPOCH + timedelta(microseconds=time_unix_nano // 1000)
 
 
 def _derived_id(*parts: str) -> str:

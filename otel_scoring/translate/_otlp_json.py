@@ -34,8 +34,11 @@ RESOURCE_SPANS_KEYS = ("resourceSpans", "resource_spans")
 _SCOPE_SPANS_KEYS = ("scopeSpans", "scope_spans", "instrumentationLibrarySpans", "instrumentation_library_spans")
 
 
-def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...] = RESOURCE_SPANS_KEYS) -> Iterator[SpanView]:
-    """The spans of one request (``{"resourceSpans": [...]}``, or ``{"batches": [...]}`` for Tempo)."""
+def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...] = RESOURCE_SPANS_KEYS, *, placeable_only: bool = False) -> Iterator[SpanView]:
+    """The spans of one request (``{"resourceSpans": [...]}``, or ``{"batches": [...]}`` for Tempo).
+
+    ``placeable_only``: leave out the spans :func:`unplaceable_spans` counts.
+    """
     for resource_spans in list_of_dicts(document, *resource_spans_keys):
         resource = resource_spans.get("resource")
         service_name = attributes(resource.get("attributes")).get(_SERVICE_NAME) if isinstance(resource, Mapping) else None
@@ -46,7 +49,52 @@ def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...]
             groups.extend(list_of_dicts(resource_spans, key))
         for group in groups:
             for span in list_of_dicts(group, "spans"):
+                if placeable_only and not _placeable(span):
+                    continue
                 yield _span_view(span, service_name)
+
+
+def _placeable(item: Any) -> bool:
+    return (
+        isinstance(item, Mapping)
+        and hex_id(first(item, "traceId", "trace_id"), TRACE_ID_BYTES) is not None
+        and hex_id(first(item, "spanId", "span_id"), SPAN_ID_BYTES) is not None
+    )
+
+
+def unplaceable_spans(document: Any) -> int:
+    """How many spans of one OTLP JSON request lack a valid trace id and span id.
+
+    Raises ``ValueError`` for a document that is not a request at all: not an object, or lists
+    that are not lists of objects.
+    """
+    return sum(1 for item in strict_items(document, RESOURCE_SPANS_KEYS, _SCOPE_SPANS_KEYS, ("spans",)) if not _placeable(item))
+
+
+def strict_items(document: Any, top_keys: Tuple[str, ...], group_keys: Tuple[str, ...], item_keys: Tuple[str, ...]) -> Iterator[Any]:
+    """The items (spans, log records) of a request, checking its shape on the way (``ValueError``)."""
+    if not isinstance(document, Mapping):
+        raise ValueError(f"expected an object with {top_keys[0]}")
+    for resource in _strict_list(document, top_keys):
+        if not isinstance(resource, Mapping):
+            raise ValueError(f"{top_keys[0]} must hold objects")
+        for key in group_keys:
+            for group in _strict_list(resource, (key,)):
+                if not isinstance(group, Mapping):
+                    raise ValueError(f"{key} must hold objects")
+                yield from _strict_list(group, item_keys)
+
+
+def _strict_list(parent: Mapping[str, Any], keys: Tuple[str, ...]) -> List[Any]:
+    for key in keys:
+        if key in parent:
+            value = parent[key]
+            if value is None:
+                return []
+            if not isinstance(value, list):
+                raise ValueError(f"{key} must be a list")
+            return value
+    return []
 
 
 def _span_view(span: Mapping[str, Any], service_name: Optional[str]) -> SpanView:

@@ -19,7 +19,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from otel_scoring import schema
+from otel_scoring.translate import _dialects
 from otel_scoring.translate._decode import RecordCollector, is_carrier
+from otel_scoring.translate._dialects import has_dialect_key
 from otel_scoring.translate._span_view import SpanView
 from otel_scoring.translate._translation import Translation, TranslationError
 
@@ -47,24 +49,52 @@ def parse(data: Union[bytes, bytearray, memoryview]) -> ExportTraceServiceReques
     return request
 
 
-def translate(data: Union[bytes, bytearray, memoryview], request: Optional[TraceRequest] = None) -> Translation:
-    """Records of serialized ``data`` (already parsed into ``request``, when given)."""
+def translate(data: Union[bytes, bytearray, memoryview], request: Optional[TraceRequest] = None, *, placeable_only: bool = False) -> Translation:
+    """Records of serialized ``data`` (already parsed into ``request``, when given).
+
+    ``placeable_only``: leave out the spans :func:`unplaceable_spans` counts.
+    """
     if request is None:
         request = parse(data)
     raw = data if isinstance(data, bytes) else bytes(data)
     with_events = any(name in raw for name in _EVENT_NAME_BYTES)
     with_annotations = _ANNOTATION_PREFIX_BYTES in raw
+    with_dialects = _dialects.may_hold_dialects(raw)
     collector = RecordCollector()
-    if with_events or with_annotations:
-        _collect(request, collector, with_events=with_events, with_annotations=with_annotations)
+    if with_events or with_annotations or with_dialects:
+        _collect(request, collector, with_events=with_events, with_annotations=with_annotations, with_dialects=with_dialects, placeable_only=placeable_only)
     return collector.translation()
 
 
-def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: bool, with_annotations: bool) -> None:
+_NO_TRACE_ID = bytes(16)
+_NO_SPAN_ID = bytes(8)
+
+
+def _placeable(span: Any) -> bool:
+    trace_id = span.trace_id
+    span_id = span.span_id
+    return len(trace_id) == 16 and len(span_id) == 8 and trace_id != _NO_TRACE_ID and span_id != _NO_SPAN_ID
+
+
+def unplaceable_spans(request: TraceRequest) -> int:
+    """How many spans lack a valid trace id and span id (16 and 8 bytes, not all zero)."""
+    return sum(1 for resource_spans in request.resource_spans for scope_spans in resource_spans.scope_spans for span in scope_spans.spans if not _placeable(span))
+
+
+def _collect(
+    request: TraceRequest,
+    collector: RecordCollector,
+    *,
+    with_events: bool,
+    with_annotations: bool,
+    with_dialects: bool = False,
+    placeable_only: bool = False,
+) -> None:
     """Hand every decoded event (and, when present, annotation) of ``request`` to ``collector``.
 
     Span attributes are read only when annotations may be present. Carrier spans are still known
-    by their name (the decoder checks the name as well as the flag attribute).
+    by their name (the decoder checks the name as well as the flag attribute). A span with an
+    attribute of another producer's form (``with_dialects``) goes to the collector as a whole view.
     """
     add_score_event = collector.add_score_event
     add_metadata_event = collector.add_metadata_event
@@ -73,6 +103,14 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
         service_name_read = False
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
+                if placeable_only and not _placeable(span):
+                    continue
+                if with_dialects and any(has_dialect_key(kv.key) for kv in span.attributes):
+                    if not service_name_read:
+                        service_name = service_name_of(resource_spans.resource)
+                        service_name_read = True
+                    collector.add_view(_full_view(span, service_name))
+                    continue
                 attributes = _decoded_attributes(span) if with_annotations else None
                 span_name: Optional[str] = None
                 span_name_read = False
@@ -86,7 +124,7 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
                             span_name = None if is_carrier(name, attributes) else name
                             span_name_read = True
                         if not service_name_read:
-                            service_name = _service_name(resource_spans.resource)
+                            service_name = service_name_of(resource_spans.resource)
                             service_name_read = True
                         if event_name == _SCORE_EVENT:
                             add_score_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name, span, _span_ids)
@@ -94,7 +132,7 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
                             add_metadata_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name)
                 if attributes is not None and _has_annotations(attributes):
                     if not service_name_read:
-                        service_name = _service_name(resource_spans.resource)
+                        service_name = service_name_of(resource_spans.resource)
                         service_name_read = True
                     name = span.name
                     trace_id, span_id = _span_ids(span)
@@ -108,6 +146,20 @@ def _collect(request: TraceRequest, collector: RecordCollector, *, with_events: 
                         attributes=attributes,
                     )
                     collector.add_annotations(view, None if is_carrier(name, attributes) else name)
+
+
+def _full_view(span: Any, service_name: Optional[str]) -> SpanView:
+    trace_id, span_id = _span_ids(span)
+    return SpanView(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=_hex(span.parent_span_id, 8),
+        name=span.name,
+        service_name=service_name,
+        start_time_unix_nano=span.start_time_unix_nano,
+        attributes={kv.key: any_value(kv.value) for kv in span.attributes},
+        events=[(event.name, event.time_unix_nano, attribute_dict(event.attributes)) for event in span.events],
+    )
 
 
 def _span_ids(span: Any) -> Tuple[Optional[str], Optional[str]]:
@@ -151,7 +203,7 @@ def _has_annotations(attributes: Optional[Dict[str, Any]]) -> bool:
     return attributes is not None and any(key != _CARRIER for key in attributes)
 
 
-def _service_name(resource: Any) -> Optional[str]:
+def service_name_of(resource: Any) -> Optional[str]:
     for kv in resource.attributes:
         if kv.key == _SERVICE_NAME:
             value = any_value(kv.value)

@@ -1,4 +1,5 @@
-"""The public translator functions: one per input form, one that detects the form, one for files.
+"""The public translator functions: one per input form, one that detects the form, one for files,
+and one for the body of an export as the receiver gets it.
 
 Each reads its input into span views and hands them to :func:`._decode.decode`. Only the top
 level can fail (:class:`TranslationError`): input that is neither JSON nor OTLP protobuf, JSON of no
@@ -11,20 +12,28 @@ import itertools
 import json
 import logging
 import os
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Union
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
-from otel_scoring.translate import _jaeger, _otlp_json, _otlp_proto, _sdk
+from otel_scoring.translate import _jaeger, _otlp_json, _otlp_logs, _otlp_proto, _sdk
 from otel_scoring.translate._decode import decode
-from otel_scoring.translate._span_view import SpanView
-from otel_scoring.translate._translation import Translation, TranslationError
+from otel_scoring.translate._span_view import LogView, SpanView
+from otel_scoring.translate._translation import Export, Translation, TranslationError
 
 _logger = logging.getLogger(__name__)
 
 JsonInput = Union[str, bytes, bytearray, Mapping[str, Any]]
-ProtoInput = Union[bytes, bytearray, memoryview, ExportTraceServiceRequest, TracesData]
+ProtoInput = Union[bytes, bytearray, memoryview, ExportTraceServiceRequest, TracesData, ExportLogsServiceRequest, LogsData]
+LogsProtoInput = Union[bytes, bytearray, memoryview, ExportLogsServiceRequest, LogsData]
+View = Union[SpanView, LogView]
+
+TRACES = "traces"
+LOGS = "logs"
+SIGNALS = (TRACES, LOGS)
 PathInput = Union[str, "os.PathLike[str]"]
 
 _TEMPO_BATCHES_KEYS = ("batches",)
@@ -44,9 +53,57 @@ def records_from_otlp_proto(data: ProtoInput) -> Translation:
     if isinstance(data, (ExportTraceServiceRequest, TracesData)):
         # Serializing (C speed) to look for our names is cheaper than reading every span's attributes.
         return _otlp_proto.translate(data.SerializeToString(), data)
+    if isinstance(data, (ExportLogsServiceRequest, LogsData)):
+        return records_from_otlp_logs(data)
     if isinstance(data, (bytes, bytearray, memoryview)):
         return _otlp_proto.translate(data)
     raise TranslationError(f"expected OTLP protobuf bytes or a parsed request, not {type(data).__name__}")
+
+
+def records_from_otlp_logs(data: LogsProtoInput) -> Translation:
+    """Records from OTLP logs: an ``ExportLogsServiceRequest`` or ``LogsData``, parsed or serialized.
+
+    Log records whose event name is ``gen_ai.evaluation.result`` or ``otel_scoring.metadata.update``
+    (log-based events) are read; other log records are passed over.
+    """
+    if isinstance(data, (ExportLogsServiceRequest, LogsData)):
+        return decode(_otlp_logs.proto_views(data))
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        return decode(_otlp_logs.proto_views(_otlp_logs.parse(raw), raw))
+    raise TranslationError(f"expected OTLP protobuf logs bytes or a parsed request, not {type(data).__name__}")
+
+
+def records_from_export(data: Union[bytes, bytearray, memoryview], *, signal: str = TRACES, encoding: str = "protobuf") -> Export:
+    """Records from the body of one OTLP export (``signal`` ``"traces"`` or ``"logs"``; ``encoding``
+    ``"protobuf"`` or ``"json"``), and how many of its items OTLP's partial success must reject.
+
+    This is the rule the receiver applies: a span without a valid trace id and span id (16 and 8
+    bytes, not all zero) cannot be placed in any trace, so it is rejected and none of its records
+    read; a log record whose trace id or span id is present but malformed likewise (log records
+    need no ids). A body that is not an export of ``signal`` at all raises :class:`TranslationError`.
+    """
+    raw = bytes(data)
+    if encoding == "protobuf":
+        if signal == LOGS:
+            request = _otlp_logs.parse(raw)
+            rejected = _otlp_logs.malformed_proto_records(request)
+            return Export(decode(_otlp_logs.proto_views(request, raw, placeable_only=bool(rejected))), rejected)
+        trace_request = _otlp_proto.parse(raw)
+        rejected = _otlp_proto.unplaceable_spans(trace_request)
+        return Export(_otlp_proto.translate(raw, trace_request, placeable_only=bool(rejected)), rejected)
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise TranslationError(f"not JSON ({exc})") from None
+    try:
+        if signal == LOGS:
+            rejected = _otlp_logs.malformed_json_records(document)
+            return Export(decode(_otlp_logs.json_views(document, placeable_only=bool(rejected))), rejected)
+        rejected = _otlp_json.unplaceable_spans(document)
+        return Export(decode(_otlp_json.span_views(document, placeable_only=bool(rejected))), rejected)
+    except (ValueError, RecursionError) as exc:
+        raise TranslationError(f"not an OTLP JSON {signal} request ({exc})") from None
 
 
 def records_from_parsed_otlp_proto(data: bytes, request: ExportTraceServiceRequest) -> Translation:
@@ -59,7 +116,10 @@ def records_from_parsed_otlp_proto(data: bytes, request: ExportTraceServiceReque
 
 
 def records_from_otlp_json(document: JsonInput) -> Translation:
-    """Records from OTLP JSON: one request, or one request per line (a Collector file export)."""
+    """Records from OTLP JSON: one request, or one request per line (a Collector file export).
+
+    Traces requests (``resourceSpans``) and logs requests (``resourceLogs``) are both read.
+    """
     return decode(_views(_json_values(document), _otlp_json_views))
 
 
@@ -99,11 +159,29 @@ def records_from_document(document: Union[str, bytes, bytearray]) -> Translation
 
 
 def _records_from_proto_document(document: Union[bytes, bytearray]) -> Translation:
-    request = _otlp_proto.parse(document)
-    if not request.resource_spans:
-        # Protobuf parses much garbage as unknown fields; trace data has resource spans.
-        raise TranslationError("not trace data: neither JSON nor OTLP protobuf with spans")
-    return _otlp_proto.translate(document, request)
+    # Traces and logs requests both keep their resources in field 1, so either parses as the other
+    # (mismatched fields become unknown ones): spans with a trace id say traces, log records logs.
+    try:
+        request: Optional[ExportTraceServiceRequest] = _otlp_proto.parse(document)
+    except TranslationError:
+        request = None
+    if request is not None and _has_trace_ids(request):
+        return _otlp_proto.translate(document, request)
+    try:
+        logs = _otlp_logs.parse(document)
+    except TranslationError:
+        logs = None
+    if logs is not None and any(scope.log_records for resource in logs.resource_logs for scope in resource.scope_logs):
+        raw = bytes(document)
+        return decode(_otlp_logs.proto_views(logs, raw))
+    if request is not None and request.resource_spans:
+        return _otlp_proto.translate(document, request)
+    # Protobuf parses much garbage as unknown fields; trace data has resource spans.
+    raise TranslationError("not trace data: neither JSON nor OTLP protobuf with spans or log records")
+
+
+def _has_trace_ids(request: ExportTraceServiceRequest) -> bool:
+    return any(len(span.trace_id) == 16 for resource in request.resource_spans for scope in resource.scope_spans for span in scope.spans)
 
 
 def records_from_file(path: PathInput) -> Translation:
@@ -152,7 +230,7 @@ def _json_values(document: JsonInput) -> List[Any]:
         return values
 
 
-def _views(values: List[Any], views_of: Callable[[Any], Iterator[SpanView]]) -> Iterator[SpanView]:
+def _views(values: List[Any], views_of: Callable[[Any], Iterator[View]]) -> Iterator[View]:
     # Shapes are checked for every value before any is decoded, so a bad document raises whole.
     return itertools.chain.from_iterable([views_of(value) for value in values])
 
@@ -161,15 +239,23 @@ def _is_otlp(value: Mapping[str, Any]) -> bool:
     return any(key in value for key in _otlp_json.RESOURCE_SPANS_KEYS) or not value
 
 
-def _otlp_json_views(value: Any) -> Iterator[SpanView]:
-    if isinstance(value, Mapping) and _is_otlp(value):
-        return _otlp_json.span_views(value)
+def _otlp_views(value: Mapping[str, Any]) -> Iterator[View]:
+    """A traces request's span views, a logs request's log views (a Collector file may hold both)."""
+    if _otlp_logs.is_logs_document(value):
+        logs: Iterator[View] = _otlp_logs.json_views(value)
+        return itertools.chain(logs, _otlp_json.span_views(value)) if any(key in value for key in _otlp_json.RESOURCE_SPANS_KEYS) else logs
+    return _otlp_json.span_views(value)
+
+
+def _otlp_json_views(value: Any) -> Iterator[View]:
+    if isinstance(value, Mapping) and (_is_otlp(value) or _otlp_logs.is_logs_document(value)):
+        return _otlp_views(value)
     if isinstance(value, list):  # an array of requests
         return itertools.chain.from_iterable([_otlp_json_views(item) for item in value])
-    raise TranslationError(f"not OTLP JSON: expected an object with resourceSpans, got {_describe(value)}")
+    raise TranslationError(f"not OTLP JSON: expected an object with resourceSpans or resourceLogs, got {_describe(value)}")
 
 
-def _jaeger_views(value: Any) -> Iterator[SpanView]:
+def _jaeger_views(value: Any) -> Iterator[View]:
     if isinstance(value, list):
         return itertools.chain.from_iterable([_jaeger_views(item) for item in value])
     if not isinstance(value, Mapping):
@@ -190,7 +276,7 @@ def _jaeger_views(value: Any) -> Iterator[SpanView]:
     raise TranslationError(f"not a Jaeger answer: expected data, spans or result, got {_describe(value)}")
 
 
-def _tempo_views(value: Any) -> Iterator[SpanView]:
+def _tempo_views(value: Any) -> Iterator[View]:
     if isinstance(value, Mapping):
         if "trace" in value:  # /api/v2/traces: {"trace": {...}, "status": ...}
             trace = value.get("trace")
@@ -206,12 +292,12 @@ def _tempo_views(value: Any) -> Iterator[SpanView]:
     raise TranslationError(f"not a Tempo answer: expected batches or trace, got {_describe(value)}")
 
 
-def _any_views(value: Any) -> Iterator[SpanView]:
+def _any_views(value: Any) -> Iterator[View]:
     if isinstance(value, list):
         return itertools.chain.from_iterable([_any_views(item) for item in value])
     if isinstance(value, Mapping):
-        if _is_otlp(value):
-            return _otlp_json.span_views(value)
+        if _is_otlp(value) or _otlp_logs.is_logs_document(value):
+            return _otlp_views(value)
         if "batches" in value or "trace" in value:
             return _tempo_views(value)
         return _jaeger_views(value)

@@ -21,8 +21,19 @@ class Translation:
     """The scores and metadata updates read from trace data.
 
     ``scores`` hold one record per score id (the latest write of it), sorted by timestamp;
-    ``metadata`` one record per (trace id, memo id, index), sorted by timestamp.
+    ``metadata`` one record per (trace id, memo id, index), sorted by timestamp. ``skipped``
+    counts the score and metadata forms found but not readable (each left out on its own).
     """
 
     scores: List[ScoreRecord] = field(default_factory=list)
     metadata: List[MetadataRecord] = field(default_factory=list)
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class Export:
+    """What one OTLP export's body holds: its records, and how many spans or log records OTLP's
+    partial success reports as rejected (see :func:`~otel_scoring.translate.records_from_export`)."""
+
+    translation: Translation
+    rejected: int = 0
