@@ -34,18 +34,29 @@ from support.record_builders import TRACE_B, score, update
 
 PROCESS_TIMEOUT_SECONDS = 20
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-SCORES = [
-    score("s-old", "helpfulness", 0.25, at=NOW - timedelta(hours=3), comment="first, try"),
-    score("s-new", "helpfulness", 0.75, at=NOW - timedelta(minutes=10), trace_id=TRACE_B, metadata={"grader": "gpt"}),
-    score("s-tone", "tone", 1.0, at=NOW - timedelta(minutes=5), string_value="friendly", data_type="CATEGORICAL", session_id="chat-7"),
-]
+
+
+def scores_before(now: datetime) -> list:
+    """Three scores dated relative to ``now``: the --since filters compare them with the clock."""
+    return [
+        score("s-old", "helpfulness", 0.25, at=now - timedelta(hours=3), comment="first, try"),
+        score("s-new", "helpfulness", 0.75, at=now - timedelta(minutes=10), trace_id=TRACE_B, metadata={"grader": "gpt"}),
+        score("s-tone", "tone", 1.0, at=now - timedelta(minutes=5), string_value="friendly", data_type="CATEGORICAL", session_id="chat-7"),
+    ]
 
 
 @pytest.fixture
-def db(tmp_path) -> str:
+def stored() -> list:
+    """The scores in ``db``, dated when the test starts (not when the module was imported, which
+    under a long run can be minutes earlier and move a score across a --since boundary)."""
+    return scores_before(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def db(tmp_path, stored) -> str:
     path = str(tmp_path / "scores.db")
     with ScoreStore(path) as store:
-        store.add(Translation(scores=SCORES))
+        store.add(Translation(scores=stored))
     return path
 
 
@@ -130,11 +141,11 @@ def test_scores_prints_a_table_oldest_first(db, capsys):
     assert "friendly" in lines[4] and TRACE_B in lines[3]
 
 
-def test_scores_as_json_lines_are_the_records(db, capsys):
+def test_scores_as_json_lines_are_the_records(db, stored, capsys):
     """--format json prints one record per line, exactly each record's to_dict()."""
     code, out, _ = run_cli(capsys, "scores", "--db", db, "--format", "json")
     assert code == 0
-    assert [json.loads(line) for line in out.splitlines()] == [s.to_dict() for s in SCORES]
+    assert [json.loads(line) for line in out.splitlines()] == [s.to_dict() for s in stored]
 
 
 def test_scores_as_csv_have_a_header_and_one_row_per_score(db, capsys):
@@ -155,13 +166,15 @@ def test_scores_as_csv_have_a_header_and_one_row_per_score(db, capsys):
         (["--session", "chat-7"], ["s-tone"]),
         (["--since", "1h"], ["s-new", "s-tone"]),
         (["--since", "7m"], ["s-tone"]),
-        (["--since", (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")], ["s-new", "s-tone"]),
+        (["--since", "an hour ago as an ISO time"], ["s-new", "s-tone"]),
         (["--name", "helpfulness", "--since", "2h"], ["s-new"]),
         (["--limit", "1"], ["s-old"]),
     ],
 )
 def test_scores_filters(db, capsys, filters, expected):
     """--name, --trace, --session, --since (duration or ISO time) and --limit narrow the list."""
+    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    filters = [an_hour_ago if value == "an hour ago as an ISO time" else value for value in filters]
     code, out, _ = run_cli(capsys, "scores", "--db", db, "--format", "json", *filters)
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == expected
@@ -245,13 +258,13 @@ def test_stats_prints_count_mean_and_percentiles_per_name_and_bucket(tmp_path, c
     ]
 
 
-def test_stats_as_json_filtered_by_name(db, capsys):
+def test_stats_as_json_filtered_by_name(db, stored, capsys):
     """--format json prints one bucket per line; --name keeps one score name."""
     code, out, _ = run_cli(capsys, "stats", "--db", db, "--name", "tone", "--format", "json")
     assert code == 0
     [row] = [json.loads(line) for line in out.splitlines()]
     assert (row["name"], row["count"], row["mean"]) == ("tone", 1, 1.0)
-    assert datetime.fromisoformat(row["bucket_start"]) <= SCORES[2].timestamp
+    assert datetime.fromisoformat(row["bucket_start"]) <= stored[2].timestamp
 
 
 # --- prune --------------------------------------------------------------------------------------------
