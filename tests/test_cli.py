@@ -69,18 +69,23 @@ def run_cli(capsys, *argv: str):
 
 # --- metadata -----------------------------------------------------------------------------------------
 
-UPDATES = [
-    dataclasses.replace(update("record-payment-info", values={"paymentId": "pi_1", "amount": 99.99}), timestamp=NOW - timedelta(hours=2)),
-    dataclasses.replace(update("llm-usage", values={"tokens": 12}), kind="llm", timestamp=NOW - timedelta(minutes=20)),
-    dataclasses.replace(update("llm-usage", trace_id=TRACE_B, values={"tokens": 30}), kind="llm", scope="span", span_id="00f067aa0ba902b7", timestamp=NOW - timedelta(minutes=5)),
-]
+def updates_before(now: datetime) -> list:
+    """The stored updates, dated relative to ``now`` (each test's start), so --since holds however long the run."""
+    return [
+        dataclasses.replace(update("record-payment-info", values={"paymentId": "pi_1", "amount": 99.99}), timestamp=now - timedelta(hours=2)),
+        dataclasses.replace(update("llm-usage", values={"tokens": 12}), kind="llm", timestamp=now - timedelta(minutes=20)),
+        dataclasses.replace(update("llm-usage", trace_id=TRACE_B, values={"tokens": 30}), kind="llm", scope="span", span_id="00f067aa0ba902b7", timestamp=now - timedelta(minutes=5)),
+    ]
+
+
+UPDATES = updates_before(NOW)  # what the records look like: the same fields at any time
 
 
 @pytest.fixture
 def metadata_db(tmp_path) -> str:
     path = str(tmp_path / "metadata.db")
     with ScoreStore(path) as store:
-        store.add_records(metadata=UPDATES)
+        store.add_records(metadata=updates_before(datetime.now(timezone.utc).replace(microsecond=0)))
     return path
 
 
@@ -113,7 +118,9 @@ def test_metadata_filters(metadata_db, capsys, filters, expected):
 def test_metadata_as_json_and_csv_are_the_records(metadata_db, capsys):
     """JSON lines are each record's to_dict(); CSV has one header and one row per update, values as JSON."""
     _, out, _ = run_cli(capsys, "metadata", "--db", metadata_db, "--format", "json")
-    assert [json.loads(line) for line in out.strip().splitlines()] == [u.to_dict() for u in UPDATES]
+    assert [{k: v for k, v in json.loads(line).items() if k != "timestamp"} for line in out.strip().splitlines()] == [
+        {k: v for k, v in u.to_dict().items() if k != "timestamp"} for u in UPDATES
+    ]
     _, out, _ = run_cli(capsys, "metadata", "--db", metadata_db, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["memo_id"], r["kind"], json.loads(r["values"])) for r in rows] == [(u.memo_id, u.kind, dict(u.values)) for u in UPDATES]
