@@ -136,3 +136,17 @@ def comparison_table(answer: Mapping[str, Any]) -> str:
             f"{level} CI [{format_number(difference['low'])}, {format_number(difference['high'])}] ({answer['method']}, p = {difference['p_value']:.3g})"
         )
     return f"{table}\n\n{evidence}\nverdict: {answer['verdict']} ({better})"
+
+
+def metadata_csv(records: Iterable[MetadataRecord], header: bool = True) -> str:
+    """CSV of metadata updates like :func:`score_csv`: the record's fields, values as JSON."""
+    buffer = io.StringIO()
+    fields: List[str] = list(MetadataRecord.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for record in records:
+        data = record.to_dict()
+        data["values"] = json.dumps(data["values"], ensure_ascii=False, separators=(",", ":"))
+        writer.writerow(data)
+    return buffer.getvalue().rstrip("\n")

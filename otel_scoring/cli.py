@@ -218,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (one score per line) or csv")
     scores.set_defaults(run=_scores)
 
+    metadata = commands.add_parser("metadata", help="list stored metadata updates", description="List stored metadata updates, oldest first.")
+    metadata.add_argument("--db", help=db_help)
+    metadata.add_argument("--trace", help="only updates of this run (trace id, 32 hex digits)")
+    metadata.add_argument("--kind", help="only updates of this kind (default, billing, ...)")
+    metadata.add_argument("--since", type=parse_since, help="only updates from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
+    metadata.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (one update per line) or csv")
+    metadata.set_defaults(run=_metadata)
+
     stats = commands.add_parser("stats", help="score trends per name per time bucket", description="Count, mean, min, max, p50 and p90 of each score name per time bucket.")
     stats.add_argument("--db", help=db_help)
     stats.add_argument("--name", help="only this score name")
@@ -460,6 +468,21 @@ def _scores(args: argparse.Namespace) -> int:
             _print(_formatting.score_csv([]))  # the header, once
         for page in pages:
             _print(_formatting.json_lines(page) if args.format == "json" else _formatting.score_csv(page, header=False))
+    return 0
+
+
+def _metadata(args: argparse.Namespace) -> int:
+    with _open_existing_store(args.db) as store:
+        pages = ([r for r in page if args.kind is None or r.kind == args.kind] for page in store.metadata_pages(trace_id=args.trace, since=args.since, page_size=PAGE_SIZE))
+        if args.format == "table":
+            records = [record for page in pages for record in page]
+            _print(_formatting.metadata_table(records) if records else "no metadata")
+            return 0
+        if args.format == "csv":
+            _print(_formatting.metadata_csv([]))  # the header, once
+        for page in pages:
+            if page:
+                _print(_formatting.json_lines(page) if args.format == "json" else _formatting.metadata_csv(page, header=False))
     return 0
 
 
