@@ -9,18 +9,18 @@ something is actually scored or configured.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, List
 
-if TYPE_CHECKING:
-    from otel_scoring._api import create_score, score_current_span, score_current_trace
-    from otel_scoring.configs import ScoreConfig, ScoreConfigRegistry
-    from otel_scoring.configuration import configure, delivery_processor
-    from otel_scoring.delivery import ScoreFirstSpanProcessor
-    from otel_scoring.errors import ScoreValidationError
-    from otel_scoring._metadata import MetadataBatch, MetadataBuilder, ScopedMetadata, metadata
-    from otel_scoring._model import DataType, MetadataScope, Scope
-    from otel_scoring.processor import ScoringSpanProcessor
-    from otel_scoring.records import MetadataRecord, ScoreRecord
+if TYPE_CHECKING:  # "X as X": an explicit re-export, so mypy --strict accepts `from otel_scoring import X`
+    from otel_scoring._api import create_score as create_score, score_current_span as score_current_span, score_current_trace as score_current_trace
+    from otel_scoring.configs import ScoreConfig as ScoreConfig, ScoreConfigRegistry as ScoreConfigRegistry
+    from otel_scoring.configuration import configure as configure, delivery_processor as delivery_processor
+    from otel_scoring.delivery import ScoreFirstSpanProcessor as ScoreFirstSpanProcessor
+    from otel_scoring.errors import ScoreValidationError as ScoreValidationError
+    from otel_scoring._metadata import MetadataBatch as MetadataBatch, MetadataBuilder as MetadataBuilder, ScopedMetadata as ScopedMetadata, metadata as metadata
+    from otel_scoring._model import DataType as DataType, MetadataScope as MetadataScope, Scope as Scope
+    from otel_scoring.processor import ScoringSpanProcessor as ScoringSpanProcessor
+    from otel_scoring.records import MetadataRecord as MetadataRecord, ScoreRecord as ScoreRecord
 
 _EXPORTS = {
     "DataType": "otel_scoring._model",
@@ -56,5 +56,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(__all__))

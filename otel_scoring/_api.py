@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal, Optional, Union
+from typing import Any, Dict, Literal, Optional, Union
 
 from opentelemetry import trace
 
@@ -44,12 +44,14 @@ def create_score(
     config_id: Optional[str] = None,
     metadata: Any = None,
     timestamp: Optional[datetime] = None,
+    environment: Optional[str] = None,
 ) -> None:
     """Score any trace, span (``observation_id``), session or dataset run by id.
 
     Ids are hex strings (32 digits for a trace, 16 for a span) or ints. A span or trace still
     open in this process gets the score directly; anything else — ended, elsewhere, known only
-    by id — gets it on a carrier span in the same trace.
+    by id — gets it on a carrier span in the same trace. ``environment`` (Langfuse's) is recorded
+    as ``deployment.environment.name`` on the score.
     """
     subject = _subject(name)
     processor = _registry.for_target(None, None)
@@ -85,6 +87,7 @@ def create_score(
             config_id=config_id,
             metadata=metadata,
             timestamp=timestamp,
+            environment=environment,
             configs=processor._score_configs,
         )
     except ScoreValidationError as error:
@@ -94,22 +97,29 @@ def create_score(
     processor._record_score(score, current=current if current.is_recording() else None)
 
 
-def _score_current(where: str, scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
+def score_span(where: str, span: Any, scope: Scope, name: Any, value: Any, options: Dict[str, Any], step: Optional[str] = None) -> None:
     try:  # inline rather than the decorator: this runs on the caller's hot path
-        _record_current(scope, name, value, score_id, data_type, comment, config_id)
+        record_on_span(span, scope, name, value, options, step)
     except ScoreValidationError:
         raise  # strict mode only
     except Exception:
         report_internal_error(where)
 
 
-def _record_current(scope: Scope, name: Any, value: Any, score_id: Any, data_type: Any, comment: Any, config_id: Any) -> None:
+def record_on_span(span: Any, scope: Scope, name: Any, value: Any, options: Dict[str, Any], step: Optional[str] = None) -> None:
+    """Score ``span`` (or its trace); with ``step``, the span called so in its trace instead.
+
+    ``options`` are the optional keywords of :func:`build_score`. Shared by the module functions
+    and the Langfuse client's span wrapper, which scores its own span whether or not it is current.
+    """
     # The subject names the score in warnings only, so it is formatted on those paths alone.
-    span = trace.get_current_span()
     span_context = span.get_span_context()
     processor = _registry.for_target(span_context.trace_id, span_context.span_id)
     try:
         if not span_context.is_valid:
+            if processor is None:  # without a provider that scores, every span is invalid: say why
+                _registry.find(_subject(name), None, None)  # warns (or raises, strict) with the fix
+                return
             raise ScoreValidationError(_subject(name), "there is no active span (call it inside a `with tracer.start_as_current_span(...)` block)")
         if not span_context.trace_flags.sampled:
             # A sampled-out trace is dropped whole; an ended but sampled span still gets a carrier.
@@ -119,22 +129,26 @@ def _record_current(scope: Scope, name: Any, value: Any, score_id: Any, data_typ
             processor = _registry.find(_subject(name), span_context.trace_id, span_context.span_id)
             if processor is None:
                 return
+        span_id = span_context.span_id
+        if step is not None:
+            found = processor._find_step(span_context.trace_id, step, current=span if span.is_recording() else None)
+            if found is None:
+                raise ScoreValidationError(_subject(name), f"no span named {step!r} is open or has recently ended in the current trace")
+            if found != span_id:
+                span, span_id = None, found  # ended: a carrier under it takes the score
         score = build_score(
             name=name,
             value=value,
             scope=scope,
             trace_id=span_context.trace_id,
-            span_id=span_context.span_id if scope is Scope.SPAN else None,
-            score_id=score_id,
-            data_type=data_type,
-            comment=comment,
-            config_id=config_id,
+            span_id=span_id if scope is Scope.SPAN else None,
             configs=processor._score_configs,
+            **options,
         )
     except ScoreValidationError as error:
         _registry.reject(processor, error)
         return
-    processor._record_score(score, current=span if span.is_recording() else None)
+    processor._record_score(score, current=span if span is not None and span.is_recording() else None)
 
 
 def score_current_span(
@@ -145,9 +159,20 @@ def score_current_span(
     data_type: Optional[DataTypeName] = None,
     comment: Optional[str] = None,
     config_id: Optional[str] = None,
+    metadata: Any = None,
+    timestamp: Optional[datetime] = None,
+    environment: Optional[str] = None,
+    step: Optional[str] = None,
 ) -> None:
-    """Score the active span (an "observation"): the score lands on that span."""
-    _score_current("score_current_span", Scope.SPAN, name, value, score_id, data_type, comment, config_id)
+    """Score the active span (an "observation"): the score lands on that span.
+
+    With ``step="ChatCompletion"`` it scores the span of that name in the current trace instead:
+    the active span if it has that name, else the newest one that ended recently, such as the span
+    an instrumentation opened and closed inside the call just made (``client.chat.completions.create``).
+    ``environment`` is recorded as ``deployment.environment.name`` on the score.
+    """
+    options = {"score_id": score_id, "data_type": data_type, "comment": comment, "config_id": config_id, "metadata": metadata, "timestamp": timestamp, "environment": environment}
+    score_span("score_current_span", trace.get_current_span(), Scope.SPAN, name, value, options, step)
 
 
 def score_current_trace(
@@ -158,6 +183,10 @@ def score_current_trace(
     data_type: Optional[DataTypeName] = None,
     comment: Optional[str] = None,
     config_id: Optional[str] = None,
+    metadata: Any = None,
+    timestamp: Optional[datetime] = None,
+    environment: Optional[str] = None,
 ) -> None:
     """Score the active span's whole trace (the "run"): the score lands on its local root span."""
-    _score_current("score_current_trace", Scope.TRACE, name, value, score_id, data_type, comment, config_id)
+    options = {"score_id": score_id, "data_type": data_type, "comment": comment, "config_id": config_id, "metadata": metadata, "timestamp": timestamp, "environment": environment}
+    score_span("score_current_trace", trace.get_current_span(), Scope.TRACE, name, value, options)

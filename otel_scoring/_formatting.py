@@ -144,3 +144,37 @@ def score_csv(records: Iterable[ScoreRecord], header: bool = True) -> str:
         data["metadata"] = None if record.metadata is None else json.dumps(record.metadata, ensure_ascii=False, separators=(",", ":"))
         writer.writerow(data)
     return buffer.getvalue().rstrip("\n")
+
+
+def comparison_table(answer: Mapping[str, Any]) -> str:
+    """`otel-scoring compare`: the two cohorts side by side, then the difference and the verdict."""
+    rows = []
+    for role in ("baseline", "candidate"):
+        side = answer[role]
+        rows.append((role, _cut(side["value"]), str(side["n"]), format_number(side["mean"]), format_number(side["sd"]), format_number(side["min"]), format_number(side["max"]), side["first"] or "-"))
+    table = render_table(("cohort", answer["by"], "n", "mean", "sd", "min", "max", "first score"), rows, right_aligned=("n", "mean", "sd", "min", "max"))
+    difference = answer["difference"]
+    better = f"{answer['better']} is better"
+    if difference is None:
+        evidence = f"fewer than {answer['min_scores']} numeric {answer['name']} scores in a cohort"
+    else:
+        level = f"{answer['confidence']:.0%}"
+        evidence = (
+            f"difference in mean (candidate - baseline): {format_number(difference['estimate'])}, "
+            f"{level} CI [{format_number(difference['low'])}, {format_number(difference['high'])}] ({answer['method']}, p = {difference['p_value']:.3g})"
+        )
+    return f"{table}\n\n{evidence}\nverdict: {answer['verdict']} ({better})"
+
+
+def metadata_csv(records: Iterable[MetadataRecord], header: bool = True) -> str:
+    """CSV of metadata updates like :func:`score_csv`: the record's fields, values as JSON."""
+    buffer = io.StringIO()
+    fields: List[str] = list(MetadataRecord.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for record in records:
+        data = record.to_dict()
+        data["values"] = json.dumps(data["values"], ensure_ascii=False, separators=(",", ":"))
+        writer.writerow(data)
+    return buffer.getvalue().rstrip("\n")

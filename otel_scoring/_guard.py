@@ -14,11 +14,13 @@ import logging
 from types import TracebackType
 from typing import Any, Callable, Optional, Type, TypeVar
 
+from otel_scoring._log_dedupe import install as install_repeat_filter
 from otel_scoring._settings import resolve_bool
 from otel_scoring.environment_variables import OTEL_SCORING_RAISE_INTERNAL_ERRORS
 from otel_scoring.errors import ScoreValidationError
 
 _logger = logging.getLogger("otel_scoring")
+install_repeat_filter(_logger)  # every module that logs imports this one
 
 F = TypeVar("F", bound=Callable[..., Any])
 

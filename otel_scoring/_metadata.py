@@ -14,17 +14,22 @@ The shape mirrors Inngest's ``step.metadata()`` builder, in Python::
         batch.update({"phase": "started"}, kind="workflow")
         batch.update({"region": "us-east-1"}, kind="infra")
 
-The first argument is the memo id: an update with a memo id is recorded once per trace, however
-often the code around it re-executes. Without one, every call records. Choosing a target
-(``run``, ``span``, ``step``) returns a builder that can only ``update`` or ``batch``, so a target
-cannot be chosen twice.
+    metadata("usage").do(lambda builder: builder.update({"tokens": 12}, kind="llm"))  # or async fn
+    await metadata("record-payment-info").update({"paymentId": "pi_1"})  # awaitable, as in Inngest
+
+The first argument is the memo id: an update with a memo id is recorded once per target (the run
+for a run update, the span for a step or span update), however often the code around it
+re-executes; a loop whose steps each update their own span records every iteration. Without one,
+every call records. Choosing a target (``run``, ``span``, ``step``) returns a builder that can only
+``update``, ``batch`` or ``do``, so a target cannot be chosen twice.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from types import TracebackType
-from typing import Any, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Awaitable, Callable, Coroutine, Generator, List, Mapping, Optional, Tuple, Type, TypeVar, Union, overload
 
 from opentelemetry import trace
 
@@ -43,9 +48,28 @@ IdInput = Union[str, int, None]
 _Target = Tuple[MetadataScope, IdInput, IdInput, Optional[str]]
 _CURRENT_RUN: _Target = (MetadataScope.RUN, None, None, None)
 
+T = TypeVar("T")
+
+
+class Recorded:
+    """What ``update`` returns: nothing to wait for, but awaitable, so Inngest's
+    ``await step.metadata(...).update(...)`` works unchanged in async code."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+    def __repr__(self) -> str:
+        return "<metadata update recorded>"
+
+
+_RECORDED = Recorded()
+
 
 class ScopedMetadata:
-    """Metadata aimed at one target; only ``update`` and ``batch`` remain."""
+    """Metadata aimed at one target; only ``update``, ``batch`` and ``do`` remain."""
 
     __slots__ = ("_memo_id", "_target")
 
@@ -53,14 +77,34 @@ class ScopedMetadata:
         self._memo_id = memo_id
         self._target = target
 
-    @handle_internal_errors("metadata.update")
-    def update(self, values: Mapping[str, Any], kind: str = DEFAULT_KIND) -> None:
-        """Attach ``values`` under ``kind`` (default ``"default"``) to the target."""
+    @handle_internal_errors("metadata.update", default=_RECORDED)
+    def update(self, values: Mapping[str, Any], kind: str = DEFAULT_KIND) -> Recorded:
+        """Attach ``values`` under ``kind`` (default ``"default"``) to the target (awaitable too)."""
         _record(self._memo_id, self._target, [(values, kind)])
+        return _RECORDED
 
     def batch(self) -> "MetadataBatch":
         """Collect several updates, recorded together under this builder's one memo id."""
         return MetadataBatch(self._memo_id, self._target)
+
+    @overload
+    def do(self, fn: Callable[["MetadataBatch"], Coroutine[Any, Any, T]]) -> Coroutine[Any, Any, T]: ...
+
+    @overload
+    def do(self, fn: Callable[["MetadataBatch"], T]) -> T: ...
+
+    def do(self, fn: Callable[["MetadataBatch"], Any]) -> Any:
+        """Inngest's ``.do(builder => ...)``: ``fn`` makes several updates, recorded as one batch.
+
+        ``fn`` may be a plain or an async function; for an async one, await what ``do`` returns.
+        Returns what ``fn`` returns. If ``fn`` raises, nothing is recorded and the error is yours.
+        """
+        batch = MetadataBatch(self._memo_id, self._target)
+        result = fn(batch)
+        if inspect.isawaitable(result):
+            return _finish_after(result, batch)
+        batch._commit()
+        return result
 
 
 class MetadataBuilder(ScopedMetadata):
@@ -79,8 +123,9 @@ class MetadataBuilder(ScopedMetadata):
         """The current span, or span ``span_id`` (of the current trace unless ``trace_id``)."""
         return ScopedMetadata(self._memo_id, (MetadataScope.SPAN, trace_id, span_id, None))
 
-    def step(self, name: str) -> ScopedMetadata:
-        """The newest span called ``name`` in the current trace, open or recently ended."""
+    def step(self, name: Optional[str] = None) -> ScopedMetadata:
+        """The newest span called ``name`` in the current trace, open or recently ended; without a
+        name, the current step (the active span), as Inngest's ``.step()``."""
         return ScopedMetadata(self._memo_id, (MetadataScope.SPAN, None, None, name))
 
 
@@ -104,22 +149,33 @@ class MetadataBatch:
         self._target = target
         self._updates: List[Tuple[Any, Any]] = []
 
-    def update(self, values: Mapping[str, Any], kind: str = DEFAULT_KIND) -> None:
+    def update(self, values: Mapping[str, Any], kind: str = DEFAULT_KIND) -> Recorded:
         self._updates.append((values, kind))
+        return _RECORDED
+
+    def _commit(self) -> None:
+        if self._updates:
+            with handle_internal_errors("metadata batch"):
+                _record(self._memo_id, self._target, self._updates)
 
     def __enter__(self) -> "MetadataBatch":
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        if exc_type is None and self._updates:
-            with handle_internal_errors("metadata batch"):
-                _record(self._memo_id, self._target, self._updates)
+        if exc_type is None:
+            self._commit()
 
     async def __aenter__(self) -> "MetadataBatch":
         return self
 
     async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+async def _finish_after(pending: Awaitable[T], batch: MetadataBatch) -> T:
+    result = await pending
+    batch._commit()
+    return result
 
 
 def _record(memo_id: Optional[str], target: _Target, updates: List[Tuple[Any, Any]]) -> None:

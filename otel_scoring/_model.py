@@ -63,6 +63,7 @@ class Score(NamedTuple):
     metadata_json: Optional[str]
     timestamp: datetime
     source: str = "API"
+    environment: Optional[str] = None  # Langfuse's environment; deployment.environment.name
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,30 @@ from otel_scoring.errors import ScoreValidationError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Span
+    from opentelemetry.trace import TracerProvider
 
     from otel_scoring._model import MetadataUpdate, Score
     from otel_scoring.configs import ScoreConfigRegistry
 
 _logger = logging.getLogger("otel_scoring")
 
-NO_PROCESSOR = "no ScoringSpanProcessor is registered; add one to your TracerProvider or call otel_scoring.configure()"
+
+def no_processor_message() -> str:
+    """Why a call found no processor, with the fix for how this app is set up."""
+    import sys
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_scoring.environment_variables import OTEL_SCORING_ENABLED
+
+    if "opentelemetry.instrumentation.auto_instrumentation" in sys.modules:  # under opentelemetry-instrument
+        fix = f"set {OTEL_SCORING_ENABLED}=true in the environment opentelemetry-instrument runs in; configure() is for apps that set up OpenTelemetry in code"
+    elif isinstance(trace.get_tracer_provider(), TracerProvider):
+        fix = "add one to the TracerProvider you set up: provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider)), before its export processor"
+    else:
+        fix = "call otel_scoring.configure() once at startup (or add a ScoringSpanProcessor to the TracerProvider you build)"
+    return f"no ScoringSpanProcessor is registered; {fix}"
 
 
 class Recorder(Protocol):
@@ -38,6 +55,8 @@ class Recorder(Protocol):
     _score_configs: ScoreConfigRegistry
 
     def _tracks_trace(self, trace_id: int) -> bool: ...
+
+    def _provider(self) -> TracerProvider: ...
 
     def _find_step(self, trace_id: int, name: str, current: Optional[Span] = None) -> Optional[int]: ...
 
@@ -108,5 +127,5 @@ def find(subject: str, trace_id: Optional[int], span_id: Optional[int]) -> Optio
     """:func:`for_target`, rejecting the call (warning, or raising in strict mode) when there is none."""
     processor = for_target(trace_id, span_id)
     if processor is None:
-        reject(None, ScoreValidationError(subject, NO_PROCESSOR))
+        reject(None, ScoreValidationError(subject, no_processor_message()))
     return processor

@@ -224,6 +224,7 @@ def build_score(
     config_id: Any = None,
     metadata: Any = None,
     timestamp: Any = None,
+    environment: Any = None,
     configs: Optional[ScoreConfigRegistry] = None,
 ) -> Score:
     """Validate one score; raise :class:`ScoreValidationError` naming the first rule it breaks."""
@@ -265,6 +266,8 @@ def build_score(
         config_id,
         None if metadata is None else encode_json(metadata, "metadata", subject),
         datetime.now(timezone.utc) if timestamp is None else to_utc(timestamp, subject),
+        "API",
+        None if environment is None else _check_optional_str(environment, "environment", subject),
     )
 
 

@@ -41,6 +41,8 @@ def score_event_attributes(score: Score) -> Attributes:
     if score.metadata_json is not None:
         attributes[schema.SCORE_METADATA] = score.metadata_json
     attributes[schema.SCORE_TIMESTAMP] = schema.format_timestamp(score.timestamp)
+    if score.environment is not None:
+        attributes[schema.SCORE_ENVIRONMENT] = score.environment
     if score.trace_id is not None:
         attributes[schema.SCORE_TRACE_ID] = schema.format_trace_id(score.trace_id)
     if score.span_id is not None:

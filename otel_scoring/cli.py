@@ -13,7 +13,8 @@
     otel-scoring prune --older-than 30d [--db PATH]
     otel-scoring demo [--db PATH]
 
-The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``. ``serve --forward``
+The store is ``--db``, else ``$OTEL_SCORING_DB``, else ``./otel-scoring.db``: a SQLite file, or a
+``postgresql://`` URL (several receivers sharing one database; ``docs/scaling.md``). ``serve --forward``
 also sends every stored batch to Phoenix, MLflow or Langfuse in the background and prints the
 totals per destination when it stops; ``forward`` sends stored scores (or those of trace files)
 once and prints one line per destination; ``prune`` (and ``serve --retain``) deletes old records.
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 DEFAULT_DB_PATH = "otel-scoring.db"
+DEFAULT_UI_PORT = 4320
+DASHBOARD_PREFIX = "/ui/"
+COMPARE_UNUSABLE_EXIT = 2  # `compare` could not compare: not a verdict, so not the degradation code 1
 PAGE_SIZE = 500  # records `scores` and `forward` read from the store (and print or send) at a time
 FORWARD_SHUTDOWN_TIMEOUT_SECONDS = 30.0  # how long a stopping `serve --forward` may still forward
 RETENTION_CHECK_SECONDS = 600.0  # how often `serve --retain` deletes what has grown too old
@@ -167,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    db_help = f"the SQLite score store (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
+    db_help = f"the score store: a SQLite file, or a postgresql:// URL (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
     forward_tools = "phoenix=URL, mlflow=URL or langfuse=URL"
 
     serve = commands.add_parser("serve", help="receive OTLP traces and store their scores", description="Receive OTLP/gRPC and OTLP/HTTP traces and store their scores and metadata.")
@@ -184,7 +188,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help=db_help)
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
     serve.add_argument("--retain", type=parse_duration, metavar="AGE", help="delete stored records older than this (30d, 12h), at start and every 10 minutes (default: keep everything)")
+    serve.add_argument("--jaeger-url", metavar="URL", help="Jaeger's UI (http://localhost:16686): the dashboard links each run to its trace there")
+    serve.add_argument("--no-ui", dest="ui", action="store_false", help=f"do not serve the dashboard under {DASHBOARD_PREFIX} on the OTLP/HTTP port")
     serve.set_defaults(run=_serve)
+
+    ui = commands.add_parser("ui", help="open a score store in the dashboard, without receiving", description="Serve the dashboard (trends, runs, compare) of a score store on loopback; the first line printed is its URL.")
+    ui.add_argument("--db", help=db_help)
+    ui.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    ui.add_argument("--port", type=_port, default=DEFAULT_UI_PORT, help=f"port (default {DEFAULT_UI_PORT}; 0 picks a free port)")
+    ui.add_argument("--allow-non-loopback", action="store_true", help="allow a --host other machines can reach (use --token there)")
+    ui.add_argument("--token", help=f"require this bearer token (default: ${OTEL_SCORING_RECEIVER_TOKEN}); a browser passes it once as ?token=")
+    ui.add_argument("--jaeger-url", metavar="URL", help="Jaeger's UI (http://localhost:16686): each run links to its trace there")
+    ui.set_defaults(run=_ui)
+
+    compare = commands.add_parser(
+        "compare",
+        help="is the candidate cohort's score worse than the baseline's?",
+        description="Compare one score between two cohorts (Welch's t interval at 95%%); exit 1 when the candidate is significantly worse, 2 when the comparison cannot be made.",
+    )
+    compare.add_argument("--db", help=db_help)
+    compare.add_argument("--name", required=True, help="the score name to compare")
+    compare.add_argument("--by", required=True, metavar="KEY", help="a resource attribute (service.version, deployment.environment), metadata.<kind>.<key>, dataset_run, or time")
+    compare.add_argument("--baseline", metavar="VALUE", help="the baseline cohort's value (START/END for --by time); with --candidate")
+    compare.add_argument("--candidate", metavar="VALUE", help="the candidate cohort's value; without both, a key with two values compares them, the older as baseline")
+    compare.add_argument("--lower-is-better", action="store_true", help="a lower score is better (latency, error counts); default: higher is better")
+    compare.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (the dashboard API's answer)")
+    compare.set_defaults(run=_compare)
 
     scores = commands.add_parser("scores", help="list stored scores", description="List stored scores, oldest first.")
     scores.add_argument("--db", help=db_help)
@@ -195,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--limit", type=_positive_int, help="at most this many scores")
     scores.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (one score per line) or csv")
     scores.set_defaults(run=_scores)
+
+    metadata = commands.add_parser("metadata", help="list stored metadata updates", description="List stored metadata updates, oldest first.")
+    metadata.add_argument("--db", help=db_help)
+    metadata.add_argument("--trace", help="only updates of this run (trace id, 32 hex digits)")
+    metadata.add_argument("--kind", help="only updates of this kind (default, billing, ...)")
+    metadata.add_argument("--since", type=parse_since, help="only updates from this time (ISO 8601) or this long ago (30m, 1h, 2d)")
+    metadata.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (one update per line) or csv")
+    metadata.set_defaults(run=_metadata)
 
     stats = commands.add_parser("stats", help="score trends per name per time bucket", description="Count, mean, min, max, p50 and p90 of each score name per time bucket.")
     stats.add_argument("--db", help=db_help)
@@ -284,19 +321,20 @@ def resolve_db_path(db: Optional[str]) -> str:
 
 
 def _open_store(path: str) -> Any:
-    import sqlite3
-
-    from otel_scoring.store import ScoreStore
+    from otel_scoring.store_postgres import redacted_url
+    from otel_scoring.stores import open_store, store_errors
 
     try:
-        return ScoreStore(path)
-    except sqlite3.Error as error:
-        raise _CommandError(f"cannot open the score store {path}: {error}") from None
+        return open_store(path)
+    except (*store_errors(), ImportError) as error:
+        raise _CommandError(f"cannot open the score store {redacted_url(path)}: {error}") from None
 
 
 def _open_existing_store(db: Optional[str]) -> Any:
+    from otel_scoring.store_postgres import is_postgres_url
+
     path = resolve_db_path(db)
-    if path != ":memory:" and not os.path.exists(path):
+    if path != ":memory:" and not is_postgres_url(path) and not os.path.exists(path):
         raise _CommandError(f"no score store at {path}; start `otel-scoring serve` or pass --db")
     return _open_store(path)
 
@@ -304,6 +342,7 @@ def _open_existing_store(db: Optional[str]) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     from otel_scoring.forward import ForwardingSink
     from otel_scoring.receiver import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, OTLPReceiver, is_loopback
+    from otel_scoring.store_postgres import is_postgres_url
 
     if not is_loopback(args.host) and not args.allow_non_loopback:
         raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token and --tls-cert)")
@@ -331,6 +370,8 @@ def _serve(args: argparse.Namespace) -> int:
                 on_stored=sink,
                 shutdown_timeout_seconds=DEFAULT_SHUTDOWN_TIMEOUT_SECONDS if sink is None else FORWARD_SHUTDOWN_TIMEOUT_SECONDS,
             )
+            if args.ui:
+                receiver.mount(_dashboard(store, args))
             receiver.start()
         except (ValueError, OSError) as error:
             raise _CommandError(f"cannot listen: {error}") from None
@@ -338,11 +379,13 @@ def _serve(args: argparse.Namespace) -> int:
             _say(f"receiving OTLP/gRPC on {receiver.grpc_endpoint}")
             _say(f"receiving OTLP/HTTP on {receiver.traces_url}")
             _say(f"receiving OTLP/HTTP logs on {receiver.logs_url}")
+            if args.ui:
+                _say(f"dashboard on {receiver.http_endpoint.rstrip('/')}{DASHBOARD_PREFIX}")
             if receiver.core.requires_token:
                 _say("every export must carry Authorization: Bearer <token>")
             for forwarder in args.forward:
                 _say(f"forwarding stored scores to {forwarder.destination} at {getattr(forwarder, 'endpoint', '?')}")
-            _say(f"storing scores in {path if path == ':memory:' else os.path.abspath(path)} (Ctrl+C to stop)")
+            _say(f"storing scores in {path if path == ':memory:' else store.path if is_postgres_url(path) else os.path.abspath(path)} (Ctrl+C to stop)")
             next_prune = time.monotonic()  # at once, then every RETENTION_CHECK_SECONDS
             while True:
                 if args.retain is not None and time.monotonic() >= next_prune:
@@ -361,14 +404,72 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(store: Any, args: argparse.Namespace, redirect_root: bool = False) -> Any:
+    from otel_scoring.dashboard import Dashboard
+
+    token = resolve_str(args.token, OTEL_SCORING_RECEIVER_TOKEN) or None
+    return Dashboard(store, token=token, jaeger_url=args.jaeger_url, prefix=DASHBOARD_PREFIX, redirect_root=redirect_root)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from otel_scoring.dashboard import NotReceiving
+    from otel_scoring.receiver import is_loopback
+    from otel_scoring.receiver._core import ReceiverCore
+    from otel_scoring.receiver._http import HTTPReceiverThread
+
+    if not is_loopback(args.host) and not args.allow_non_loopback:
+        raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token)")
+    stop = threading.Event()
+    with _stop_on_signals(stop), _open_existing_store(args.db) as store:
+        dashboard = _dashboard(store, args, redirect_root=True)
+        # The receiver's HTTP server, for its connection limits and deadlines; every path is
+        # the dashboard's or refused, so nothing is ever received.
+        core = ReceiverCore(lambda translation: 0)
+        try:
+            server = HTTPReceiverThread(core, args.host, args.port)
+        except (ValueError, OSError) as error:
+            raise _CommandError(f"cannot listen: {error}") from None
+        server.mount(dashboard)
+        server.mount(NotReceiving())
+        server.start()
+        try:
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            token = resolve_str(args.token, OTEL_SCORING_RECEIVER_TOKEN)
+            _print(f"http://{host}:{server.port}{DASHBOARD_PREFIX}" + (f"?token={token}" if token else ""))
+            _say(f"showing the score store {os.path.abspath(store.path)} (Ctrl+C to stop)")
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop(5.0)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from otel_scoring.dashboard import ApiError, compare
+
+    params = {"name": args.name, "by": args.by, "lower_is_better": "true" if args.lower_is_better else "false"}
+    if args.baseline is not None:
+        params["baseline"] = args.baseline
+    if args.candidate is not None:
+        params["candidate"] = args.candidate
+    with _open_existing_store(args.db) as store:
+        try:
+            answer = compare(store, params)
+        except ApiError as error:
+            print(f"otel-scoring compare: {error.message}", file=sys.stderr)
+            return COMPARE_UNUSABLE_EXIT
+    _print(_formatting.json_lines([answer]) if args.format == "json" else _formatting.comparison_table(answer))
+    return 1 if answer["degraded"] else 0
+
+
 def _apply_retention(store: Any, retain: timedelta) -> None:
     """Delete what is older than ``retain``; a failure is reported and serving goes on."""
-    import sqlite3
+    from otel_scoring.stores import store_errors
 
     cutoff = datetime.now(timezone.utc) - retain
     try:
         scores, updates = store.delete_before(cutoff)
-    except sqlite3.Error as error:
+    except store_errors() as error:
         logging.getLogger(__name__).warning("otel-scoring serve: could not delete records older than %s: %s", cutoff.isoformat(), error)
         return
     if scores or updates:
@@ -396,6 +497,21 @@ def _scores(args: argparse.Namespace) -> int:
             _print(_formatting.score_csv([]))  # the header, once
         for page in pages:
             _print(_formatting.json_lines(page) if args.format == "json" else _formatting.score_csv(page, header=False))
+    return 0
+
+
+def _metadata(args: argparse.Namespace) -> int:
+    with _open_existing_store(args.db) as store:
+        pages = ([r for r in page if args.kind is None or r.kind == args.kind] for page in store.metadata_pages(trace_id=args.trace, since=args.since, page_size=PAGE_SIZE))
+        if args.format == "table":
+            records = [record for page in pages for record in page]
+            _print(_formatting.metadata_table(records) if records else "no metadata")
+            return 0
+        if args.format == "csv":
+            _print(_formatting.metadata_csv([]))  # the header, once
+        for page in pages:
+            if page:
+                _print(_formatting.json_lines(page) if args.format == "json" else _formatting.metadata_csv(page, header=False))
     return 0
 
 

@@ -103,14 +103,15 @@ class ScoreConfigRegistry:
     def from_file(cls, path: Union[str, "os.PathLike[str]"]) -> "ScoreConfigRegistry":
         """Load configs from a JSON or YAML file: a list of configs, or ``{"configs": [...]}``.
 
-        YAML needs PyYAML (``pip install otel-scoring[yaml]``).
+        The format is in ``docs/score-configs.md``. JSON needs nothing more; YAML (``.yaml``/``.yml``)
+        needs PyYAML (``pip install 'otel-scoring[yaml]'``) and raises ImportError saying so.
         """
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() in {".yaml", ".yml"}:
             try:
                 import yaml
-            except ImportError as exc:  # pragma: no cover - depends on the environment
+            except ImportError as exc:
                 raise ImportError("loading score configs from YAML needs PyYAML: pip install 'otel-scoring[yaml]'") from exc
             data = yaml.safe_load(text)
         else:

@@ -47,6 +47,14 @@ OTEL_SCORING_ENABLED = "OTEL_SCORING_ENABLED"
 """``true`` adds ``ScoringSpanProcessor`` to the tracer provider ``opentelemetry-instrument`` built,
 so an unmodified app records scores (zero-code; see ``docs/zero-code.md``). Default false."""
 
+OTEL_SCORING_KEEP_LATE_SCORES = "OTEL_SCORING_KEEP_LATE_SCORES"
+"""``true`` carries every late score, even for a trace the configured sampler drops. Default
+false: a late score's carrier span is kept only when the sampler keeps its trace."""
+
+OTEL_SCORING_WARNING_INTERVAL = "OTEL_SCORING_WARNING_INTERVAL"
+"""Seconds within which a repeated, identical otel-scoring warning is logged once (default 60;
+the next one says how many were not logged). 0 logs every one."""
+
 OTEL_SCORING_RAISE_INTERNAL_ERRORS = "OTEL_SCORING_RAISE_INTERNAL_ERRORS"
 """``true`` re-raises internal errors instead of logging them. Set by otel-scoring's own test
 suite so bugs stay loud; never set it in production."""

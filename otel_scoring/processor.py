@@ -29,9 +29,9 @@ from otel_scoring._bounded import BoundedMap
 from otel_scoring._guard import report_internal_error
 from otel_scoring._log_events import EVENTS_LOGS, EVENTS_SPANS, LogEventWriter, check_events
 from otel_scoring._model import MetadataUpdate, Score, Scope
-from otel_scoring._settings import resolve_int, resolve_str
+from otel_scoring._settings import resolve_bool, resolve_int, resolve_str
 from otel_scoring.configs import ScoreConfigRegistry
-from otel_scoring.environment_variables import OTEL_SCORING_EVENTS, OTEL_SCORING_MAX_TRACKED_SPANS, OTEL_SCORING_SCORE_CONFIGS
+from otel_scoring.environment_variables import OTEL_SCORING_EVENTS, OTEL_SCORING_KEEP_LATE_SCORES, OTEL_SCORING_MAX_TRACKED_SPANS, OTEL_SCORING_SCORE_CONFIGS
 from otel_scoring.redaction import RedactHook, RedactKeys, Redactor
 
 __all__ = ["DEFAULT_MAX_TRACKED_SPANS", "ScoringSpanProcessor"]
@@ -70,6 +70,10 @@ class ScoringSpanProcessor(SpanProcessor):
             ``logger_provider``, OTEP 4430) or ``"both"`` (``OTEL_SCORING_EVENTS``).
         logger_provider: the ``LoggerProvider`` log-based events go to (default: the global one;
             ``otel_scoring.configure(events=...)`` builds one that exports over OTLP).
+        keep_late_scores: carry every late score (one for a span or trace not open here), even
+            for a trace the provider's sampler drops (``OTEL_SCORING_KEEP_LATE_SCORES``, default
+            false: a late score is carried only when the sampler keeps its trace, judged as for
+            a root span of that trace id, so dropped traces do not reappear as lone carriers).
     """
 
     def __init__(
@@ -83,13 +87,15 @@ class ScoringSpanProcessor(SpanProcessor):
         redact: Optional[RedactHook] = None,
         events: Optional[str] = None,
         logger_provider: Optional[LoggerProvider] = None,
+        keep_late_scores: Optional[bool] = None,
     ) -> None:
         self._events = check_events(resolve_str(events, OTEL_SCORING_EVENTS, EVENTS_SPANS) or EVENTS_SPANS)
         self._log_events = LogEventWriter(logger_provider or get_logger_provider()) if self._events != EVENTS_SPANS else None
         self._tracer_provider = tracer_provider
+        self._keep_late_scores = resolve_bool(keep_late_scores, OTEL_SCORING_KEEP_LATE_SCORES, False)
         self._tracer: Optional[trace.Tracer] = None
         configs = score_configs if score_configs is not None else resolve_str(None, OTEL_SCORING_SCORE_CONFIGS)
-        self._score_configs = ScoreConfigRegistry.from_file(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
+        self._score_configs = _load_configs(configs) if isinstance(configs, str) else (configs if configs is not None else ScoreConfigRegistry())
         self._strict = _registry.resolve_strict(strict)
         # None unless configured: recording then costs one comparison, and spans nothing at all.
         self._redactor = Redactor.from_settings(redact_keys, redact)
@@ -101,7 +107,8 @@ class ScoringSpanProcessor(SpanProcessor):
         # (span context, name) of recently ended spans, newest last, for metadata(...).step(name).
         # A deque: every span end appends without a lock or eviction work; the lookup is rare.
         self._ended_steps: Deque[Tuple[SpanContext, str]] = collections.deque(maxlen=limit)
-        self._memos: BoundedMap[Tuple[Optional[int], str], bool] = BoundedMap(limit)  # metadata memo ids seen
+        # (trace id, span id or None for the run, memo id) -> whether a skipped repeat was logged.
+        self._memos: BoundedMap[Tuple[Optional[int], Optional[int], str], bool] = BoundedMap(limit)
         self._is_shutdown = False
         _sdk_span.check_sdk_shape()  # once per process: the limit checks below depend on it
         _registry.add(self)
@@ -153,6 +160,10 @@ class ScoringSpanProcessor(SpanProcessor):
 
     # --- What the scoring functions use, through otel_scoring._registry.Recorder -------------------
 
+    def _provider(self) -> trace.TracerProvider:
+        """The provider it starts carrier spans from (the one it was given, else the global one)."""
+        return self._tracer_provider or trace.get_tracer_provider()
+
     def _tracks_trace(self, trace_id: int) -> bool:
         return trace_id in self._open_roots or trace_id in self._ended_roots
 
@@ -177,15 +188,20 @@ class ScoringSpanProcessor(SpanProcessor):
         if not updates:
             return
         first = updates[0]
-        memo_key = (first.trace_id, first.memo_id)
-        if memo_key in self._memos:
-            _logger.debug("metadata update %r already recorded in this trace; skipped", first.memo_id)
+        # Per target, as Inngest memoises per run and per step: the same memo id on each span of
+        # a loop's steps records each one; the run's own update with that id records once.
+        memo_key = (first.trace_id, first.span_id if first.scope.value == "span" else None, first.memo_id)
+        logged = self._memos.get(memo_key)
+        if logged is not None:
+            if not logged:
+                self._memos.put(memo_key, True)
+                _logger.info("metadata update %r was already recorded on this %s; this and later repeats are skipped (memo ids record once per target)", first.memo_id, "span" if memo_key[1] is not None else "run")
             return
         if self._redactor is not None:
             updates = self._redactor.updates(updates)
         scope = Scope.TRACE if first.scope.value == "run" else Scope.SPAN
         if self._record(scope, first.trace_id, first.span_id, updates, current):
-            self._memos.put(memo_key, True)  # only once recorded: a retry after a failure records
+            self._memos.put(memo_key, False)  # only once recorded: a retry after a failure records
 
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
         """On the target if it is open here, else on a carrier span. False if nothing was written.
@@ -222,6 +238,9 @@ class ScoringSpanProcessor(SpanProcessor):
             # A span processor scores every span it sees end, carriers included: carrying that
             # score would end another carrier, and so on forever.
             _logger.warning("%s was made while a carrier span ended (a span processor scoring in on_end?); not carried, to avoid endless carrier spans.", _describe(item))
+            return False
+        if trace_id is not None and not self._keep_late_scores and not self._sampler_keeps(trace_id):
+            _logger.debug("%s not carried: the sampler drops trace %s (keep_late_scores=True keeps it)", _describe(item), schema.format_trace_id(trace_id))
             return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
         links: List[Link] = []
@@ -262,6 +281,18 @@ class ScoringSpanProcessor(SpanProcessor):
                 _ending_carrier.reset(token)
         return written
 
+    def _sampler_keeps(self, trace_id: int) -> bool:
+        """Whether the trace is sampled, as far as this process can tell: a trace whose root it saw
+        was; otherwise the provider's sampler decides as it would for a root span of that trace id
+        (the same decision TraceIdRatioBased made for the trace, wherever it started)."""
+        if self._tracks_trace(trace_id):
+            return True
+        sampler = getattr(self._provider(), "sampler", None)
+        if sampler is None:
+            return True  # not an SDK provider: its own sampling applies when the carrier starts
+        result = sampler.should_sample(None, trace_id, schema.CARRIER_SPAN_NAME, SpanKind.INTERNAL, {schema.CARRIER: True}, [])
+        return bool(result.decision.is_sampled())
+
     def _root_span_id(self, trace_id: Optional[int]) -> Optional[int]:
         """The local root of the trace, open (but full or ending) or recently ended, if seen here."""
         if trace_id is None:
@@ -272,9 +303,23 @@ class ScoringSpanProcessor(SpanProcessor):
 
     def _carrier_tracer(self) -> trace.Tracer:
         if self._tracer is None:
-            provider = self._tracer_provider or trace.get_tracer_provider()
-            self._tracer = provider.get_tracer(schema.INSTRUMENTATION_SCOPE)
+            self._tracer = self._provider().get_tracer(schema.INSTRUMENTATION_SCOPE)
         return self._tracer
+
+
+def _load_configs(path: str) -> ScoreConfigRegistry:
+    """The configs in ``path``. A missing optional dependency (PyYAML for a YAML file) disables the
+    configs alone: scores naming a ``config_id`` are refused, every other score is recorded."""
+    try:
+        return ScoreConfigRegistry.from_file(path)
+    except ImportError as error:
+        _logger.warning(
+            "Score configs in %s were not loaded: %s (or write the file as JSON, which needs nothing more). Until then scores "
+            "naming a config_id are refused; all other scores are recorded.",
+            path,
+            error,
+        )
+        return ScoreConfigRegistry()
 
 
 _Events = List[Tuple[str, dict]]

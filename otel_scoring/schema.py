@@ -87,6 +87,9 @@ SCORE_SESSION_ID = "otel_scoring.score.session_id"
 SCORE_DATASET_RUN_ID = "otel_scoring.score.dataset_run_id"
 SCORE_METADATA = "otel_scoring.score.metadata"
 SCORE_TIMESTAMP = "otel_scoring.score.timestamp"
+# The deployment environment a score belongs to (Langfuse's ``environment``), under the
+# semantic conventions' resource attribute name.
+SCORE_ENVIRONMENT = "deployment.environment.name"
 # The scored trace and span as lowercase hex, so a score reads the same whichever span carries it
 # (the scored span itself, the trace's root, or a carrier span) and whatever the backend did to
 # parent/child references.
@@ -119,6 +122,17 @@ METADATA_UPDATE_SPAN_ID = "otel_scoring.metadata_update.span_id"
 METADATA_UPDATE_TIMESTAMP = "otel_scoring.metadata_update.timestamp"
 # Searchable copy of each value: otel_scoring.metadata.<kind>.<key>
 METADATA_ATTRIBUTE_PREFIX = "otel_scoring.metadata."
+
+# --- Written by the Langfuse drop-in's span wrapper (Langfuse's own names, which its OTLP
+# endpoint reads): what span.update(input=..., output=..., metadata=...) was given, as JSON ------
+LANGFUSE_OBSERVATION_TYPE = "langfuse.observation.type"
+LANGFUSE_OBSERVATION_INPUT = "langfuse.observation.input"
+LANGFUSE_OBSERVATION_OUTPUT = "langfuse.observation.output"
+LANGFUSE_OBSERVATION_METADATA = "langfuse.observation.metadata"
+LANGFUSE_OBSERVATION_LEVEL = "langfuse.observation.level"
+LANGFUSE_OBSERVATION_STATUS_MESSAGE = "langfuse.observation.status_message"
+LANGFUSE_OBSERVATION_MODEL = "langfuse.observation.model.name"
+LANGFUSE_VERSION = "langfuse.version"
 
 # --- Names read from other tools (never written) ------------------------------------------------
 # What each form means and which producer writes it: docs/schema.md, "What the translator reads".

@@ -29,7 +29,7 @@ import urllib.parse
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from itertools import chain
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
@@ -89,6 +89,40 @@ CREATE TABLE IF NOT EXISTS metadata (
 );
 CREATE INDEX IF NOT EXISTS metadata_by_time ON metadata (timestamp_us);
 """
+
+# What cohorts and the dashboard read without a join over raw spans, kept up to date by every add:
+# one row per run (trace), the run's resource (deduplicated: a service exports from few
+# resources), and the latest value of each metadata key of the run (``metadata.<kind>.<key>``).
+# Created, and filled from the records already stored, the first time a store is opened by a
+# version that has them (see ScoreStore._add_cohort_tables).
+_COHORT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    id INTEGER PRIMARY KEY,
+    attributes_json TEXT NOT NULL UNIQUE  -- scalar attributes, keys sorted
+);
+CREATE TABLE IF NOT EXISTS runs (
+    trace_key TEXT PRIMARY KEY,
+    name TEXT,                  -- the span the run's trace scores and run metadata are on
+    service_name TEXT,
+    resource_id INTEGER,        -- the run's own spans' resource, a carrier's until one is known
+    resource_from_run INTEGER NOT NULL DEFAULT 0,
+    first_us INTEGER NOT NULL,
+    last_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_last ON runs (last_us);
+CREATE INDEX IF NOT EXISTS runs_by_resource ON runs (resource_id);
+CREATE TABLE IF NOT EXISTS run_keys (
+    trace_key TEXT NOT NULL,
+    key TEXT NOT NULL,          -- metadata.<kind>.<key>
+    value TEXT NOT NULL,        -- text as is, true/false, numbers as JSON writes them
+    timestamp_us INTEGER NOT NULL,
+    PRIMARY KEY (trace_key, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_keys_by_value ON run_keys (key, value);
+"""
+# Longest resource attribute or metadata value kept for cohorts: a cohort is named by a short value.
+MAX_COHORT_VALUE_CHARS = 256
+METADATA_KEY_PREFIX = "metadata."
 
 _SCORE_COLUMNS = (
     "id",
@@ -233,11 +267,13 @@ class ScoreStore:
         self._connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
         self._closed = False
         self.read_only = False
+        self._resource_ids: Dict[str, int] = {}  # resource attributes JSON -> its row id, see _resource_id
         try:
             if self.path != ":memory:":
                 self._connection.execute("PRAGMA journal_mode=WAL")
                 self._connection.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
             self._connection.executescript(_SCHEMA)
+            self._add_cohort_tables()
         except sqlite3.OperationalError as error:
             self._connection.close()
             if not _read_only_error(error) or not os.path.isfile(self.path):
@@ -257,13 +293,26 @@ class ScoreStore:
 
         A score already stored with a newer timestamp is left alone (and not counted).
         """
-        return self.add_records(getattr(translation, "scores", ()), getattr(translation, "metadata", ()))
+        return self.add_records(getattr(translation, "scores", ()), getattr(translation, "metadata", ()), getattr(translation, "resources", None))
 
-    def add_records(self, scores: Iterable[ScoreRecord] = (), metadata: Iterable[MetadataRecord] = ()) -> int:
+    def add_records(
+        self,
+        scores: Iterable[ScoreRecord] = (),
+        metadata: Iterable[MetadataRecord] = (),
+        resources: Optional[Mapping[str, Tuple[Mapping[str, Any], bool]]] = None,
+    ) -> int:
+        """Upsert score and metadata records; ``resources`` as :class:`Translation` has them.
+
+        Returns the score and metadata rows written (the run rows kept beside them not counted).
+        """
+        scores = list(scores)
+        metadata = list(metadata)
         score_rows = [_score_row(record) for record in scores]
         metadata_rows = [_metadata_row(record) for record in metadata]
         if not score_rows and not metadata_rows:
             return 0
+        runs = _run_rows(scores, metadata, resources or {})
+        run_keys = _run_key_rows(metadata)
         written = 0
         with self._lock:
             connection = self._connection
@@ -272,6 +321,7 @@ class ScoreStore:
                 # Each statement's rowcount is the rows it changed; a skipped upsert adds 0.
                 written += _UPSERT_SCORES.run(connection, score_rows)
                 written += _UPSERT_METADATA.run(connection, metadata_rows)
+                self._write_runs(runs, run_keys)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -288,7 +338,9 @@ class ScoreStore:
         """
         cutoff = to_microseconds(moment)
         scores = self._delete_older(_SCORES.name, cutoff, None if on_progress is None else lambda count: on_progress(count, 0))
-        return scores, self._delete_older(_METADATA.name, cutoff, None if on_progress is None else lambda count: on_progress(scores, count))
+        updates = self._delete_older(_METADATA.name, cutoff, None if on_progress is None else lambda count: on_progress(scores, count))
+        self._delete_runs_before(cutoff)
+        return scores, updates
 
     # --- Reading ------------------------------------------------------------------------------------
 
@@ -391,6 +443,290 @@ class ScoreStore:
             )
         return result
 
+    # --- Cohorts, trends and runs: what the dashboard and `compare` read ----------------------------
+
+    def score_names(self) -> List[str]:
+        """Every score name, sorted: one index step per name, however many scores."""
+        return self._distinct("SELECT name FROM scores WHERE name > ? ORDER BY name LIMIT 1")
+
+    def services(self) -> List[str]:
+        return [row[0] for row in self._query("SELECT DISTINCT service_name FROM runs WHERE service_name IS NOT NULL ORDER BY 1 LIMIT 1000", [])]
+
+    def cohort_keys(self) -> List[str]:
+        """Keys scores can be split by: resource attributes of the runs, then ``metadata.<kind>.<key>``."""
+        resource_keys = [
+            row[0] for row in self._query("SELECT DISTINCT j.key FROM resources, json_each(resources.attributes_json) AS j ORDER BY 1 LIMIT 500", [])
+        ]
+        return resource_keys + self._distinct("SELECT key FROM run_keys WHERE key > ? ORDER BY key LIMIT 1")
+
+    def trends(
+        self,
+        bucket_seconds: float,
+        name: Optional[str] = None,
+        service: Optional[str] = None,
+        since: Optional[datetime] = None,
+        until: Optional[datetime] = None,
+    ) -> Tuple[List[Dict[str, Any]], List[Tuple[str, datetime, str, int]]]:
+        """Per score name per bucket: count, mean, p50, p90 and data type; and label counts.
+
+        The second list holds (name, bucket start, label, count) of every score with a label
+        (categorical and boolean ones). Like :meth:`stats`, SQLite groups and ranks.
+        """
+        bucket_micros = _bucket_micros(bucket_seconds)
+        where, parameters = _where(
+            *_score_conditions(name, None, None, since),
+            ("timestamp_us < ?", None if until is None else to_microseconds(until)),
+            ("service_name = ?", service),
+        )
+        bucketed = f"WITH bucketed AS (SELECT name, {_BUCKET_OF_TIMESTAMP} AS bucket, value, string_value, data_type FROM scores{where})"
+        arguments = [bucket_micros, *parameters]
+        summaries = self._query(
+            f"{bucketed} SELECT name, bucket, COUNT(*), COUNT(value), SUM(value), MAX(data_type)"
+            " FROM bucketed GROUP BY name, bucket ORDER BY name, bucket",
+            arguments,
+        )
+        ranked: Dict[Tuple[str, int], Dict[int, float]] = {}
+        for score_name, bucket, rank, value in self._query(f"{bucketed} {_PERCENTILE_RANKS}", arguments):
+            ranked.setdefault((score_name, bucket), {})[rank] = float(value)
+        figures = []
+        for score_name, bucket, count, numeric_count, total, data_type in summaries:
+            ranks = ranked.get((score_name, bucket), {})
+            numeric = numeric_count > 0
+            figures.append(
+                {
+                    "name": score_name,
+                    "data_type": data_type,
+                    "bucket_start": from_microseconds(bucket * bucket_micros),
+                    "count": count,
+                    "mean": total / numeric_count if numeric else None,
+                    "p50": _percentile_of_ranks(ranks, numeric_count, 0.5) if numeric else None,
+                    "p90": _percentile_of_ranks(ranks, numeric_count, 0.9) if numeric else None,
+                }
+            )
+        labels = [
+            (score_name, from_microseconds(bucket * bucket_micros), label, count)
+            for score_name, bucket, label, count in self._query(
+                f"{bucketed} SELECT name, bucket, string_value, COUNT(*) FROM bucketed WHERE string_value IS NOT NULL"
+                " GROUP BY name, bucket, string_value ORDER BY name, bucket, string_value",
+                arguments,
+            )
+        ]
+        return figures, labels
+
+    def runs(self, search: Optional[str] = None, limit: int = 50, offset: int = 0) -> Tuple[int, List[Dict[str, Any]]]:
+        """(how many runs match, a page of them newest first). ``search`` matches a trace id
+        prefix, or part of the run's name, service or a metadata value, or a score name exactly."""
+        conditions: List[Tuple[str, Any]] = []
+        text = (search or "").strip()
+        if text:
+            escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            like = f"%{escaped}%"
+            # A trace id is matched from its start (lowercase, as stored); the rest anywhere.
+            trace_like = f"{escaped.lower()}%" if _HEX.issuperset(text) else like
+            conditions.append(
+                (
+                    "(trace_key LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!' OR service_name LIKE ? ESCAPE '!'"
+                    " OR EXISTS (SELECT 1 FROM run_keys k WHERE k.trace_key = runs.trace_key AND k.value LIKE ? ESCAPE '!')"
+                    " OR EXISTS (SELECT 1 FROM scores s WHERE s.trace_id = runs.trace_key AND s.name = ?))",
+                    (trace_like, like, like, like, text),
+                )
+            )
+        where, parameters = _where(*conditions)
+        total = int(self._query(f"SELECT COUNT(*) FROM runs{where}", parameters)[0][0])
+        rows = self._query(
+            f"SELECT trace_key, name, service_name, first_us, last_us FROM runs{where} ORDER BY last_us DESC, trace_key LIMIT ? OFFSET ?",
+            [*parameters, int(limit), int(offset)],
+        )
+        page = [
+            {"trace_id": trace, "name": run_name, "service_name": service, "first": from_microseconds(first), "last": from_microseconds(last), "scores": []}
+            for trace, run_name, service, first, last in rows
+        ]
+        if page:
+            by_trace = {run["trace_id"]: run for run in page}
+            placeholders = ", ".join("?" * len(by_trace))
+            for trace, score_name, value, label, data_type, scope, span_name in self._query(
+                f"SELECT trace_id, name, value, string_value, data_type, scope, span_name FROM scores WHERE trace_id IN ({placeholders})"
+                " ORDER BY timestamp_us, id",
+                list(by_trace),
+            ):
+                by_trace[trace]["scores"].append(
+                    {"name": score_name, "value": value, "label": label, "data_type": data_type, "scope": scope, "late": span_name is None}
+                )
+        return total, page
+
+    def run(self, trace_id: str) -> Optional[Dict[str, Any]]:
+        """One run: its name, service, times and resource attributes (None when unknown)."""
+        rows = self._query(
+            "SELECT r.trace_key, r.name, r.service_name, r.first_us, r.last_us, res.attributes_json"
+            " FROM runs r LEFT JOIN resources res ON res.id = r.resource_id WHERE r.trace_key = ?",
+            [trace_id.lower()],
+        )
+        if not rows:
+            return None
+        trace, run_name, service, first, last, resource_json = rows[0]
+        return {
+            "trace_id": trace,
+            "name": run_name,
+            "service_name": service,
+            "first": from_microseconds(first),
+            "last": from_microseconds(last),
+            "resource": json.loads(resource_json) if resource_json else {},
+        }
+
+    def cohort_values(self, key: str, name: str, limit: int = 100) -> List[Tuple[str, int, datetime]]:
+        """The values ``key`` takes among the runs scored ``name``: (value, scores, first score time)."""
+        value, join, conditions = _cohort_value_sql(key)
+        where, parameters = _where(("s.name = ?", name), *conditions)
+        rows = self._query(
+            f"SELECT {value} AS cohort, COUNT(*), MIN(s.timestamp_us) FROM scores s {join}{where} AND cohort IS NOT NULL"
+            " GROUP BY cohort ORDER BY MIN(s.timestamp_us) LIMIT ?",
+            [*_cohort_value_parameters(key), *parameters, int(limit)],
+        )
+        return [(str(cohort), int(count), from_microseconds(first)) for cohort, count, first in rows]
+
+    def cohort_summary(self, name: str, key: str, value: Any) -> Dict[str, Any]:
+        """Scores named ``name`` in one cohort: ``count`` (all), ``n`` (with a numeric value),
+        ``mean``, ``min``, ``max``, ``first`` (oldest score time or None) and ``labels``.
+
+        ``key`` is ``time`` (``value`` a (start, end) pair of datetimes, end excluded),
+        ``dataset_run``, ``service.name``, another resource attribute, or ``metadata.<kind>.<key>``.
+        """
+        source, parameters = self._cohort_source(name, key, value)
+        count, n, mean, smallest, largest, first = self._query(
+            f"SELECT COUNT(*), COUNT(s.value), AVG(s.value), MIN(s.value), MAX(s.value), MIN(s.timestamp_us) {source}", parameters
+        )[0]
+        labels = self._query(f"SELECT s.string_value, COUNT(*) {source} AND s.string_value IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50", parameters)
+        return {
+            "count": int(count),
+            "n": int(n),
+            "mean": None if mean is None else float(mean),
+            "min": None if smallest is None else float(smallest),
+            "max": None if largest is None else float(largest),
+            "first": None if first is None else from_microseconds(first),
+            "labels": {label: int(label_count) for label, label_count in labels},
+        }
+
+    def cohort_spread(self, name: str, key: str, value: Any, mean: float, low: float, width: float, bins: int) -> Tuple[float, List[int]]:
+        """(sum of squared deviations from ``mean``, counts of ``bins`` bins from ``low`` of ``width``)
+        of a cohort's numeric values: one scan, so the variance needs no second pass over scores."""
+        source, parameters = self._cohort_source(name, key, value)
+        counts = [0] * bins
+        squares = 0.0
+        for index, bin_count, bin_squares in self._query(
+            f"SELECT MAX(0, MIN(CAST((s.value - ?) / ? AS INTEGER), ?)) AS bin, COUNT(*), SUM((s.value - ?) * (s.value - ?))"
+            f" {source} AND s.value IS NOT NULL GROUP BY bin",
+            [low, width if width > 0 else 1.0, bins - 1, mean, mean, *parameters],
+        ):
+            counts[int(index)] += int(bin_count)
+            squares += float(bin_squares)
+        return squares, counts
+
+    def _cohort_source(self, name: str, key: str, value: Any) -> Tuple[str, List[Any]]:
+        """``FROM ... WHERE ...`` of the scores named ``name`` in a cohort, and its parameters."""
+        if key == "time":
+            start, end = value
+            return "FROM scores s WHERE s.name = ? AND s.timestamp_us >= ? AND s.timestamp_us < ?", [name, to_microseconds(start), to_microseconds(end)]
+        if key == "dataset_run":
+            return "FROM scores s WHERE s.name = ? AND s.dataset_run_id = ?", [name, str(value)]
+        if key == "service.name":
+            return "FROM scores s JOIN runs r ON r.trace_key = s.trace_id WHERE s.name = ? AND r.service_name = ?", [name, str(value)]
+        if key.startswith(METADATA_KEY_PREFIX):
+            return (
+                "FROM run_keys k JOIN scores s ON s.trace_id = k.trace_key WHERE s.name = ? AND k.key = ? AND k.value = ?",
+                [name, key, str(value)],
+            )
+        # A resource attribute: the few resources holding the value, then their runs' scores.
+        path = _json_path(key)
+        resource_ids = [
+            row[0]
+            for row in self._query(
+                f"SELECT id FROM resources WHERE {_JSON_TEXT.format(column='attributes_json')} = ?", [path, path, str(value)]
+            )
+        ]
+        placeholders = ", ".join("?" * len(resource_ids)) or "NULL"
+        return (
+            f"FROM scores s JOIN runs r ON r.trace_key = s.trace_id WHERE s.name = ? AND r.resource_id IN ({placeholders})",
+            [name, *resource_ids],
+        )
+
+    def _distinct(self, next_after: str) -> List[str]:
+        """Distinct values of an indexed column, one index seek each (``next_after`` takes the previous)."""
+        found: List[str] = []
+        previous = ""
+        while len(found) < 10_000:
+            rows = self._query(next_after, [previous])
+            if not rows:
+                break
+            previous = rows[0][0]
+            found.append(previous)
+        return found
+
+    def _write_runs(self, runs: Sequence[tuple], run_keys: Sequence[tuple]) -> None:
+        """Inside add_records' transaction: the run rows and metadata keys of what was added."""
+        connection = self._connection
+        connection.executemany(
+            _UPSERT_RUN,
+            [
+                (trace, run_name, service, None if resource is None else self._resource_id(resource), 1 if from_run else 0, first, last)
+                for trace, run_name, service, resource, from_run, first, last in runs
+            ],
+        )
+        if run_keys:
+            connection.executemany(_UPSERT_RUN_KEY, run_keys)
+
+    def _resource_id(self, attributes_json: str) -> int:
+        cache = self._resource_ids
+        found = cache.get(attributes_json)
+        if found is None:
+            self._connection.execute("INSERT OR IGNORE INTO resources (attributes_json) VALUES (?)", (attributes_json,))
+            found = int(self._connection.execute("SELECT id FROM resources WHERE attributes_json = ?", (attributes_json,)).fetchone()[0])
+            if len(cache) >= _RESOURCE_CACHE_SIZE:
+                cache.clear()  # a store fed by very many resources: re-read them as they come
+            cache[attributes_json] = found
+        return found
+
+    def _add_cohort_tables(self) -> None:
+        """Create the cohort tables; in a store made before them, fill them from its records.
+
+        One transaction, so a store is either migrated whole or not at all. Resources are not
+        known for records stored before (the translator did not keep them): their runs have
+        ``service.name`` and metadata keys, and no other resource attribute.
+        """
+        connection = self._connection
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _COHORT_SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(_BACKFILL_RUNS)
+            connection.execute(_BACKFILL_RUN_KEYS)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _delete_runs_before(self, cutoff_micros: int) -> None:
+        """Runs whose last record is older than the retention cutoff, with their metadata keys."""
+        while True:
+            with self._lock:
+                connection = self._connection
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    traces = [row[0] for row in connection.execute("SELECT trace_key FROM runs WHERE last_us < ? LIMIT ?", (cutoff_micros, DELETE_BATCH_ROWS))]
+                    for start in range(0, len(traces), _MAX_PARAMETERS):
+                        chunk = traces[start : start + _MAX_PARAMETERS]
+                        placeholders = ", ".join("?" * len(chunk))
+                        connection.execute(f"DELETE FROM run_keys WHERE trace_key IN ({placeholders})", chunk)
+                        connection.execute(f"DELETE FROM runs WHERE trace_key IN ({placeholders})", chunk)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+            if len(traces) < DELETE_BATCH_ROWS:
+                return
+
     # --- Lifecycle ----------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -485,6 +821,133 @@ class ScoreStore:
     def _query(self, sql: str, parameters: Sequence[Any]) -> List[tuple]:
         with self._lock:
             return self._connection.execute(sql, parameters).fetchall()
+
+
+_RESOURCE_CACHE_SIZE = 1024
+_HEX = frozenset("0123456789abcdefABCDEF")
+# A run's newest name, service and resource win, but never a carrier's over the run's own.
+_UPSERT_RUN = """INSERT INTO runs (trace_key, name, service_name, resource_id, resource_from_run, first_us, last_us)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_key) DO UPDATE SET
+    name = COALESCE(runs.name, excluded.name),
+    service_name = CASE WHEN runs.resource_from_run > excluded.resource_from_run OR excluded.service_name IS NULL
+                        THEN COALESCE(runs.service_name, excluded.service_name) ELSE excluded.service_name END,
+    resource_id = CASE WHEN runs.resource_from_run > excluded.resource_from_run OR excluded.resource_id IS NULL
+                       THEN COALESCE(runs.resource_id, excluded.resource_id) ELSE excluded.resource_id END,
+    resource_from_run = MAX(runs.resource_from_run, excluded.resource_from_run),
+    first_us = MIN(runs.first_us, excluded.first_us),
+    last_us = MAX(runs.last_us, excluded.last_us)"""
+_UPSERT_RUN_KEY = """INSERT INTO run_keys (trace_key, key, value, timestamp_us) VALUES (?, ?, ?, ?)
+ON CONFLICT (trace_key, key) DO UPDATE SET value = excluded.value, timestamp_us = excluded.timestamp_us
+WHERE excluded.timestamp_us >= run_keys.timestamp_us"""
+# Migration of a store made before the cohort tables: one run per trace of its records, with the
+# service of its own spans' records when it has any (a carrier span has no span name).
+_BACKFILL_RUNS = """INSERT INTO runs (trace_key, name, service_name, resource_id, resource_from_run, first_us, last_us)
+SELECT trace_key,
+       MAX(CASE WHEN scope IN ('trace', 'run') THEN span_name END),
+       COALESCE(MAX(CASE WHEN span_name IS NOT NULL THEN service_name END), MAX(service_name)),
+       NULL, MAX(span_name IS NOT NULL), MIN(timestamp_us), MAX(timestamp_us)
+FROM (SELECT trace_id AS trace_key, span_name, service_name, scope, timestamp_us FROM scores WHERE trace_id IS NOT NULL
+      UNION ALL
+      SELECT trace_key, span_name, service_name, scope, timestamp_us FROM metadata WHERE trace_key != '')
+GROUP BY trace_key"""
+# The same text values _cohort_text gives, from JSON: text as is, true/false, numbers as written.
+_BACKFILL_RUN_KEYS = f"""INSERT INTO run_keys (trace_key, key, value, timestamp_us)
+SELECT m.trace_key, '{METADATA_KEY_PREFIX}' || m.kind || '.' || j.key,
+       CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END, m.timestamp_us
+FROM metadata AS m, json_each(m.values_json) AS j
+WHERE m.trace_key != '' AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(CAST(j.value AS TEXT)) <= {MAX_COHORT_VALUE_CHARS}
+ORDER BY m.timestamp_us
+ON CONFLICT (trace_key, key) DO UPDATE SET value = excluded.value, timestamp_us = excluded.timestamp_us
+WHERE excluded.timestamp_us >= run_keys.timestamp_us"""
+# A resource attribute as cohort text; parameters: the JSON path twice.
+_JSON_TEXT = "(CASE json_type({column}, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract({column}, ?) AS TEXT) END)"
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace('"', '""') + '"'
+
+
+def _cohort_value_sql(key: str) -> Tuple[str, str, List[Tuple[str, Any]]]:
+    """(value expression, joins, conditions) listing the values ``key`` takes, over ``scores s``."""
+    if key == "dataset_run":
+        return "s.dataset_run_id", "", []
+    if key == "service.name":
+        return "r.service_name", "JOIN runs r ON r.trace_key = s.trace_id", []
+    if key.startswith(METADATA_KEY_PREFIX):
+        return "k.value", "JOIN run_keys k ON k.trace_key = s.trace_id", [("k.key = ?", key)]
+    return _JSON_TEXT.format(column="res.attributes_json"), "JOIN runs r ON r.trace_key = s.trace_id JOIN resources res ON res.id = r.resource_id", []
+
+
+def _cohort_value_parameters(key: str) -> List[Any]:
+    if key in ("dataset_run", "service.name") or key.startswith(METADATA_KEY_PREFIX):
+        return []
+    path = _json_path(key)
+    return [path, path]
+
+
+def _cohort_text(value: Any) -> Optional[str]:
+    """A resource attribute or metadata value as the text a cohort is named by; None when it
+    cannot name one (a list, a mapping, null, or longer than MAX_COHORT_VALUE_CHARS)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, float)) and not (isinstance(value, float) and not math.isfinite(value)):
+        text = _encode_json(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        return None
+    return text if len(text) <= MAX_COHORT_VALUE_CHARS else None
+
+
+def _resource_json(attributes: Mapping[str, Any]) -> str:
+    kept = {key: value for key, value in attributes.items() if isinstance(key, str) and _cohort_text(value) is not None}
+    return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode(kept)
+
+
+def _run_rows(
+    scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord], resources: Mapping[str, Tuple[Mapping[str, Any], bool]]
+) -> List[tuple]:
+    """One (trace, name, service, resource json, from run, first, last) per trace of the records."""
+    runs: Dict[str, List[Any]] = {}
+    for trace, scope, span_name, service, timestamp in chain(
+        ((r.trace_id, r.scope, r.span_name, r.service_name, r.timestamp) for r in scores),
+        ((r.trace_id, r.scope, r.span_name, r.service_name, r.timestamp) for r in metadata),
+    ):
+        if trace is None:
+            continue
+        micros = to_microseconds(timestamp)
+        run = runs.get(trace)
+        if run is None:
+            run = runs[trace] = [None, None, False, micros, micros]
+        if scope in ("trace", "run") and span_name is not None and run[0] is None:
+            run[0] = span_name
+        if service is not None and (run[1] is None or (span_name is not None and not run[2])):
+            run[1], run[2] = service, span_name is not None
+        run[3], run[4] = min(run[3], micros), max(run[4], micros)
+    rows = []
+    for trace, (run_name, service, service_from_run, first, last) in runs.items():
+        resource, from_run = resources.get(trace, (None, service_from_run))
+        rows.append((trace, run_name, service, None if resource is None else _resource_json(resource), from_run, first, last))
+    return rows
+
+
+def _run_key_rows(metadata: Sequence[MetadataRecord]) -> List[tuple]:
+    rows = []
+    for record in metadata:
+        if not record.trace_id:
+            continue
+        micros = to_microseconds(record.timestamp)
+        for key, value in record.values.items():
+            text = _cohort_text(value)
+            if text is not None:
+                rows.append((record.trace_id, f"{METADATA_KEY_PREFIX}{record.kind}.{key}", text, micros))
+    return rows
+
+
+def _bucket_micros(bucket_seconds: float) -> int:
+    if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
+        raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
+    return max(1, int(bucket_seconds * 1_000_000))
 
 
 def _read_only_error(error: sqlite3.OperationalError) -> bool:

@@ -7,6 +7,8 @@ import os
 
 # Internal errors re-raise in our own suite so bugs stay loud (never set this in production).
 os.environ["OTEL_SCORING_RAISE_INTERNAL_ERRORS"] = "true"
+# Every warning logged, so each test sees its own (tests/test_warnings.py turns de-duplication on).
+os.environ["OTEL_SCORING_WARNING_INTERVAL"] = "0"
 
 from typing import Callable, Iterator, List  # noqa: E402
 

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from support.exported import carriers, score_events, scoring_warnings, span_hex, span_named, trace_hex
+from support.exported import assert_carrier_of, carriers, score_events, scoring_warnings, span_hex, span_named, trace_hex
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -421,3 +421,26 @@ def test_create_score_on_an_open_trace_lands_on_its_root(tracer, exporter):
     assert [s.name for s in score_events(span_named(exporter, "root"))] == ["rating"]
     assert score_events(span_named(exporter, "child")) == []
     assert carriers(exporter) == []
+
+
+def test_step_scores_the_span_an_instrumentation_just_closed(tracer, exporter, caplog):
+    """score_current_span(step="ChatCompletion") after the call scores that ended span (on a carrier under it)."""
+    def create_completion():  # as OpenInference does: the LLM span opens and ends inside create()
+        with tracer.start_as_current_span("ChatCompletion"):
+            return "Paris"
+
+    with tracer.start_as_current_span("handle-request") as request:
+        create_completion()
+        with tracer.start_as_current_span("ChatCompletion") as newest:
+            pass
+        otel_scoring.score_current_span(name="answer-quality", value=0.9, step="ChatCompletion")
+        otel_scoring.score_current_span(name="self", value=1, step="handle-request")  # the active span itself
+        otel_scoring.score_current_span(name="missing", value=1, step="NoSuchSpan")
+
+    (carrier,) = carriers(exporter)
+    assert_carrier_of(carrier, newest.get_span_context().trace_id, newest.get_span_context().span_id)
+    (score,) = score_events(carrier)
+    assert (score.name, score.scope, score.span_id) == ("answer-quality", "span", span_hex(newest))
+    assert [s.name for s in score_events(span_named(exporter, "handle-request"))] == ["self"]
+    assert scoring_warnings(caplog.records) == ["score 'missing' not recorded: no span named 'NoSuchSpan' is open or has recently ended in the current trace"]
+    assert request.get_span_context().trace_id == newest.get_span_context().trace_id

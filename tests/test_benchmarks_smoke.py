@@ -39,3 +39,17 @@ def test_quick_benchmarks_print_every_ratio() -> None:
         value, unit = cell.split()
         float(value)  # raises (failing the test) when a benchmark reported no number
         assert unit in ("x", "MB"), f"benchmark {number} reported {cell!r}"
+
+
+@pytest.mark.slow
+def test_quick_dashboard_benchmark_reports_each_page() -> None:
+    """`python -m benchmarks.bench_dashboard --quick` fills a store and reports a ratio for each dashboard page."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_dashboard", "--quick"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    rows = [line.split() for line in completed.stdout.splitlines()]
+    pages = {cells[0]: cells[3] for cells in rows if len(cells) >= 5 and cells[0] in ("trends", "compare", "runs", "overview") and cells[3].endswith("x")}
+    assert sorted(pages) == ["compare", "overview", "runs", "trends"]
+    assert all(float(ratio.rstrip("x")) > 0 for ratio in pages.values())
+    assert "compare verdict on the benchmark's store: degraded" in completed.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import csv
 import io
 import json
@@ -29,7 +30,7 @@ from otel_scoring.cli import main, parse_duration, parse_since
 from otel_scoring.environment_variables import OTEL_SCORING_DB
 from otel_scoring.store import ScoreStore
 from otel_scoring.translate import Translation, records_from_file
-from support.record_builders import TRACE_B, score
+from support.record_builders import TRACE_B, score, update
 
 PROCESS_TIMEOUT_SECONDS = 20
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -64,6 +65,74 @@ def run_cli(capsys, *argv: str):
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+# --- metadata -----------------------------------------------------------------------------------------
+
+def updates_before(now: datetime) -> list:
+    """The stored updates, dated relative to ``now`` (each test's start), so --since holds however long the run."""
+    return [
+        dataclasses.replace(update("record-payment-info", values={"paymentId": "pi_1", "amount": 99.99}), timestamp=now - timedelta(hours=2)),
+        dataclasses.replace(update("llm-usage", values={"tokens": 12}), kind="llm", timestamp=now - timedelta(minutes=20)),
+        dataclasses.replace(update("llm-usage", trace_id=TRACE_B, values={"tokens": 30}), kind="llm", scope="span", span_id="00f067aa0ba902b7", timestamp=now - timedelta(minutes=5)),
+    ]
+
+
+UPDATES = updates_before(NOW)  # what the records look like: the same fields at any time
+
+
+@pytest.fixture
+def metadata_db(tmp_path) -> str:
+    path = str(tmp_path / "metadata.db")
+    with ScoreStore(path) as store:
+        store.add_records(metadata=updates_before(datetime.now(timezone.utc).replace(microsecond=0)))
+    return path
+
+
+def test_metadata_prints_a_table_oldest_first(metadata_db, capsys):
+    """`otel-scoring metadata` lists every stored update with memo id, kind, scope and values, oldest first."""
+    code, out, _ = run_cli(capsys, "metadata", "--db", metadata_db)
+    assert code == 0
+    header, rule, *rows = out.strip().splitlines()
+    assert header.split()[:4] == ["time", "memo", "id", "kind"]
+    assert [row.split()[1] for row in rows] == ["record-payment-info/0", "llm-usage/0", "llm-usage/0"]
+    assert '{"paymentId":"pi_1","amount":99.99}' in rows[0] and "00f067aa0ba902b7" in rows[2]
+
+
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        (["--kind", "llm"], [12, 30]),
+        (["--trace", TRACE_B], [30]),
+        (["--since", "30m"], [12, 30]),
+        (["--kind", "llm", "--since", "10m"], [30]),
+    ],
+)
+def test_metadata_filters(metadata_db, capsys, filters, expected):
+    """--trace, --kind and --since narrow the updates printed, together as well as alone."""
+    code, out, _ = run_cli(capsys, "metadata", "--db", metadata_db, "--format", "json", *filters)
+    assert code == 0
+    assert [json.loads(line)["values"].get("tokens") for line in out.strip().splitlines()] == expected
+
+
+def test_metadata_as_json_and_csv_are_the_records(metadata_db, capsys):
+    """JSON lines are each record's to_dict(); CSV has one header and one row per update, values as JSON."""
+    _, out, _ = run_cli(capsys, "metadata", "--db", metadata_db, "--format", "json")
+    assert [{k: v for k, v in json.loads(line).items() if k != "timestamp"} for line in out.strip().splitlines()] == [
+        {k: v for k, v in u.to_dict().items() if k != "timestamp"} for u in UPDATES
+    ]
+    _, out, _ = run_cli(capsys, "metadata", "--db", metadata_db, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["memo_id"], r["kind"], json.loads(r["values"])) for r in rows] == [(u.memo_id, u.kind, dict(u.values)) for u in UPDATES]
+
+
+def test_metadata_of_an_empty_store_and_a_missing_one(tmp_path, capsys):
+    """An empty store says "no metadata"; a missing store is one line on stderr and exit code 1."""
+    empty = str(tmp_path / "empty.db")
+    ScoreStore(empty).close()
+    assert run_cli(capsys, "metadata", "--db", empty)[:2] == (0, "no metadata\n")
+    code, _, err = run_cli(capsys, "metadata", "--db", str(tmp_path / "nope.db"))
+    assert code == 1 and "no score store at" in err
 
 
 # --- scores -------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ COMPOSE = CONFIG_DIR / "compose.yaml"
 
 # Exporters renamed in Collector v0.144.0 (the old names are deprecated aliases), and older renames.
 RENAMED_EXPORTERS = {"otlp": "otlp_grpc", "otlphttp": "otlp_http", "logging": "debug"}
-CURRENT_EXPORTERS = {"otlp_grpc", "otlp_http", "debug", "file", "nop"}
+CURRENT_EXPORTERS = {"otlp_grpc", "otlp_http", "debug", "file", "nop", "load_balancing"}  # not `loadbalancing`, its deprecated alias
 KINDS = ("receivers", "processors", "exporters", "connectors", "extensions")
 MIN_COLLECTOR_VERSION = (0, 146, 0)  # filter processor trace_conditions; otlp_grpc needs 0.144.0
 
@@ -79,12 +79,13 @@ def test_every_yaml_file_loads():
 
 
 def test_there_are_configs_for_jaeger_tempo_and_the_fanout():
-    """Jaeger, Tempo and fan-out Collector configs exist, each exporting where its name says."""
+    """Jaeger, Tempo, fan-out and load-balancing Collector configs exist, each exporting where its name says."""
     exporters = {path.name: set(load(path)["exporters"]) for path in collector_configs()}
     assert exporters == {
         "collector-jaeger.yaml": {"otlp_grpc/jaeger"},
         "collector-tempo.yaml": {"otlp_grpc/tempo"},
         "collector-fanout.yaml": {"otlp_grpc/jaeger", "otlp_grpc/tempo", "otlp_grpc/otel_scoring"},
+        "collector-loadbalancing.yaml": {"load_balancing"},
     }
 
 

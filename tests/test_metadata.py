@@ -242,3 +242,87 @@ def test_metadata_in_a_sampled_out_trace_exports_nothing(caplog):
 
     assert exporter.get_finished_spans() == ()
     assert scoring_warnings(caplog.records) == []
+
+
+# --- Inngest parity ---------------------------------------------------------------------------------
+
+
+def test_step_without_a_name_is_the_current_step(tracer, exporter):
+    """metadata("m").step() with no id targets the active span, as Inngest's .step() targets the current step."""
+    with tracer.start_as_current_span("run"):
+        with tracer.start_as_current_span("process-data") as step:
+            metadata("step-annotation").step().update({"recordsProcessed": 1500})
+
+    (update,) = metadata_events(span_named(exporter, "process-data"))
+    assert (update.scope, update.span_id, update.values) == ("span", span_hex(step), {"recordsProcessed": 1500})
+    assert metadata_events(span_named(exporter, "run")) == []
+
+
+def test_do_with_a_plain_function_records_one_batch_and_returns_its_result(tracer, exporter):
+    """.do(fn) runs fn with a builder, records its updates under one memo id, and returns fn's result."""
+    def record(builder):
+        builder.update({"phase": "started", "initiator": "system"}, "workflow")
+        builder.update({"estimatedDuration": 30}, "timing")
+        return "done"
+
+    with tracer.start_as_current_span("process-order"):
+        assert metadata("update-all-statuses").do(record) == "done"
+        metadata("update-all-statuses").do(record)  # re-executed: memoised
+
+    updates = metadata_events(span_named(exporter, "process-order"))
+    assert [(u.memo_id, u.index, u.kind) for u in updates] == [("update-all-statuses", 0, "workflow"), ("update-all-statuses", 1, "timing")]
+
+
+def test_do_with_an_async_function_and_awaited_updates_as_on_the_inngest_page(tracer, exporter):
+    """The page's `await step.metadata("update-all-statuses").do(async (builder) => { await builder.update(...) })` in Python."""
+    async def handler():
+        with tracer.start_as_current_span("process-order"):
+            async def record(builder):
+                await builder.update({"phase": "started", "initiator": "system"}, "workflow")
+                await builder.update({"estimatedDuration": 30}, "timing")
+                await builder.update({"region": "us-east-1"}, "infra")
+
+            await metadata("update-all-statuses").do(record)
+            await metadata("record-payment-info").update({"paymentId": "pi_1"})
+            await metadata("step-annotation").run().update({"priority": "high"})
+
+    asyncio.run(handler())
+
+    updates = metadata_events(span_named(exporter, "process-order"))
+    assert [(u.memo_id, u.index, u.kind) for u in updates] == [
+        ("update-all-statuses", 0, "workflow"),
+        ("update-all-statuses", 1, "timing"),
+        ("update-all-statuses", 2, "infra"),
+        ("record-payment-info", 0, "default"),
+        ("step-annotation", 0, "default"),
+    ]
+
+
+def test_an_async_do_that_raises_records_nothing(tracer, exporter):
+    """An async fn that raises inside .do() lets the error through and records none of its updates."""
+    async def record(builder):
+        await builder.update({"phase": "started"})
+        raise ValueError("payment declined")
+
+    with tracer.start_as_current_span("process-order"):
+        with pytest.raises(ValueError, match="payment declined"):
+            asyncio.run(metadata("m").do(record))
+
+    assert metadata_events(span_named(exporter, "process-order")) == []
+
+
+def test_a_memo_id_in_a_loop_of_steps_records_every_iteration(tracer, exporter, caplog):
+    """Three llm-call spans each updating their own span under "llm-usage" keep all three; the run's once."""
+    caplog.set_level("INFO", logger="otel_scoring")
+    with tracer.start_as_current_span("agent"):
+        for tokens in (10, 20, 30):
+            with tracer.start_as_current_span("llm-call"):
+                metadata("llm-usage").span().update({"tokens": tokens})
+                metadata("llm-usage-total").update({"last": tokens})  # the run: recorded once
+
+    calls = [span for span in exporter.get_finished_spans() if span.name == "llm-call"]
+    assert [[u.values["tokens"] for u in metadata_events(call)] for call in calls] == [[10], [20], [30]]
+    assert [u.values for u in metadata_events(span_named(exporter, "agent"))] == [{"last": 10}]
+    skipped = [r for r in caplog.records if r.name == "otel_scoring" and "already recorded" in r.getMessage()]
+    assert len(skipped) == 1 and skipped[0].levelname == "INFO"
+    assert "'llm-usage-total'" in skipped[0].getMessage()

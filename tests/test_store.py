@@ -1,4 +1,5 @@
-"""The SQLite score store: upserts, filters, stats, persistence and concurrent writers, on real files."""
+"""The score stores: upserts, filters, stats, persistence and concurrent writers, on real SQLite files
+and a real PostgreSQL server; every test that does not say otherwise runs against both."""
 
 from __future__ import annotations
 
@@ -8,20 +9,40 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_scoring import store as store_module
 from otel_scoring.store import ScoreStore
+from otel_scoring.stores import open_store
 from otel_scoring.translate import Translation
+from support.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 from support.record_builders import T0, TRACE_A, TRACE_B, score, update
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request, tmp_path):
+    """What ``--db`` names: a SQLite file in a temp dir, or an empty database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "scores.db")
+    return request.getfixturevalue("postgres_url")
+
 
 @pytest.fixture
-def store(tmp_path):
-    with ScoreStore(tmp_path / "scores.db") as opened:
+def store(store_target):
+    with open_store(store_target) as opened:
         yield opened
+
+
+def _closed_store_error(target):
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        return psycopg.OperationalError
+    return sqlite3.ProgrammingError
 
 
 def test_every_field_of_a_score_survives_the_round_trip(store):
@@ -61,6 +82,12 @@ def test_an_older_write_arriving_late_does_not_undo_an_update(store):
     store.add(Translation(scores=[score("s1", value=0.9, at=T0 + timedelta(seconds=5))]))
     assert store.add(Translation(scores=[score("s1", value=0.2)])) == 0
     assert [s.value for s in store.scores()] == [0.9]
+
+
+def test_one_export_carrying_a_score_id_twice_stores_its_newest_version(store):
+    """Within one add, the newest write of a score id wins, and of two equally new ones the later."""
+    store.add(Translation(scores=[score("s1", value=0.9, at=T0 + timedelta(seconds=5)), score("s1", value=0.1, at=T0), score("s2", value=0.3), score("s2", value=0.4)]))
+    assert [(s.id, s.value) for s in store.scores()] == [("s2", 0.4), ("s1", 0.9)]
 
 
 def test_metadata_is_kept_per_run_even_when_runs_share_a_memo_id(store):
@@ -188,7 +215,7 @@ def _reference_stats(records, bucket_micros):
     return expected
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(
         st.tuples(
@@ -201,16 +228,16 @@ def _reference_stats(records, bucket_micros):
     ),
     st.sampled_from([1, 60, 3600, 86_400]),
 )
-def test_stats_match_the_figures_computed_from_every_value(rows, bucket_seconds):
+def test_stats_match_the_figures_computed_from_every_value(store, rows, bucket_seconds):
     """Counts, mean, min, max, p50 and p90 per name and bucket equal those of the sorted values themselves,
     for any mix of values, missing values, bucket sizes and times (before 1970 too)."""
     records = [
         score(f"s{i}", name, value, at=(EPOCH if before_1970 else T0) + timedelta(seconds=offset))
         for i, (name, value, offset, before_1970) in enumerate(rows)
     ]
-    with ScoreStore(":memory:") as in_memory:
-        in_memory.add(Translation(scores=records))
-        rows_out = in_memory.stats(bucket_seconds=bucket_seconds)
+    store.delete_before(FAR_FUTURE)  # one store for every example: empty it first
+    store.add(Translation(scores=records))
+    rows_out = store.stats(bucket_seconds=bucket_seconds)
     bucket_micros = bucket_seconds * 1_000_000
     got = [
         (r["name"], round((r["bucket_start"] - EPOCH) / timedelta(microseconds=1)) // bucket_micros, r["count"], r["mean"], r["min"], r["max"], r["p50"], r["p90"])
@@ -247,25 +274,25 @@ def test_stats_reject_a_bucket_that_is_not_positive(store):
         store.stats(bucket_seconds=0)
 
 
-def test_records_persist_in_the_file_and_another_connection_reads_them(tmp_path):
-    """A second store on the same file (the CLI beside a running receiver) sees what the first wrote."""
-    path = tmp_path / "scores.db"
-    writer = ScoreStore(path)
-    reader = ScoreStore(path)
+def test_records_persist_in_the_file_and_another_connection_reads_them(store_target):
+    """A second store on the same file or database (the CLI beside a running receiver) sees what the first wrote."""
+    path = store_target
+    writer = open_store(path)
+    reader = open_store(path)
     try:
         writer.add(Translation(scores=[score("s1")], metadata=[update("m")]))
         assert [s.id for s in reader.scores()] == ["s1"]
     finally:
         writer.close()
         reader.close()
-    with ScoreStore(path) as reopened:
+    with open_store(path) as reopened:
         assert [s.id for s in reopened.scores()] == ["s1"]
         assert [m.id for m in reopened.metadata()] == ["m/0"]
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
+def test_concurrent_writers_lose_nothing(store_target):
     """Eight threads adding at once (as the receiver's request threads do) store every score."""
-    with ScoreStore(tmp_path / "scores.db") as store:
+    with open_store(store_target) as store:
 
         def write(worker: int) -> None:
             for n in range(25):
@@ -279,17 +306,17 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         assert store.count_scores() == 200
 
 
-def test_close_is_idempotent_and_later_use_fails_loudly(tmp_path):
+def test_close_is_idempotent_and_later_use_fails_loudly(store_target):
     """Closing twice is harmless; reading a closed store raises instead of returning nothing."""
-    store = ScoreStore(tmp_path / "scores.db")
+    store = open_store(store_target)
     store.close()
     store.close()
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(_closed_store_error(store_target)):
         store.scores()
 
 
 def test_an_in_memory_store_is_one_database_across_threads():
-    """ScoreStore(':memory:') written from one thread is read from another."""
+    """(SQLite only) ScoreStore(':memory:') written from one thread is read from another."""
     with ScoreStore(":memory:") as store:
         thread = threading.Thread(target=store.add, args=(Translation(scores=[score("s1")]),))
         thread.start()

@@ -72,7 +72,8 @@ def test_score_metadata_with_a_lone_surrogate_warns_once(tracer, exporter, caplo
 def test_metadata_otlp_cannot_carry_warns_once_and_records_nothing(tracer, exporter, caplog, values, warning):
     """A metadata update with a lone surrogate, or a mapping that raises when read, gives one warning."""
     with tracer.start_as_current_span("work"):
-        assert metadata("m").update(values) is None
+        result = metadata("m").update(values)  # returns, never raises: the awaitable marker update() always returns
+    assert repr(result) == "<metadata update recorded>"
     (logged,) = scoring_warnings(caplog.records)
     assert logged == warning
     assert all_metadata_events(exporter) == []

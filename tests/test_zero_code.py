@@ -138,7 +138,8 @@ def test_unset_variable_leaves_the_app_untouched(tmp_path: Path) -> None:
     step = span_named(spans, "call-model")
     assert step["events"] == []
     assert schema.HAS_SCORES not in step["attributes"]
-    assert "no ScoringSpanProcessor is registered" in result.stderr
+    assert "no ScoringSpanProcessor is registered; set OTEL_SCORING_ENABLED=true in the environment opentelemetry-instrument runs in" in result.stderr
+    assert "call otel_scoring.configure()" not in result.stderr  # docs/zero-code.md says not to, there
 
 
 def test_unreadable_score_configs_warn_once_and_the_app_still_runs(tmp_path: Path) -> None:

@@ -159,6 +159,7 @@ class OTLPReceiver:
         self._stored = threading.Condition()
         self._grpc: Optional[GRPCReceiverServer] = None
         self._http: Optional[HTTPReceiverThread] = None
+        self._routes: List[Any] = []
         self._lifecycle = threading.Lock()
         self._stopped = False
 
@@ -186,11 +187,19 @@ class OTLPReceiver:
             except BaseException:
                 grpc_server.stop(0)
                 raise
+            for route in self._routes:
+                http_server.mount(route)
             grpc_server.start()
             http_server.start()
             self._grpc, self._http = grpc_server, http_server
             _logger.info("OTLP receiver on grpc %s and http %s", self.grpc_endpoint, self.http_endpoint)
         return self
+
+    def mount(self, route: Any) -> None:
+        """Serve ``route`` (such as the dashboard) on the OTLP/HTTP port too; call before :meth:`start`."""
+        if self._http is not None:
+            raise RuntimeError("mount routes before the receiver starts")
+        self._routes.append(route)
 
     def stop(self, timeout_seconds: Optional[float] = None) -> None:
         """Stop both servers, waiting at most about ``timeout_seconds`` in all; idempotent."""

@@ -42,7 +42,7 @@ import time
 from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
@@ -185,6 +185,10 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         return _framing_refusal(self.headers) or core.refuse(head)
 
     def _answer(self) -> None:
+        route = self.server.route_for(urlsplit(self.path).path)
+        if route is not None:
+            self._answer_route(route)
+            return
         head = self._head()
         refusal = self._refusal(head)
         if refusal is not None:
@@ -209,6 +213,13 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
             core.budget.give_back(reserved)
             raise
         self._send(core.handle(head, body, reserved))
+
+    def _answer_route(self, route: "Route") -> None:
+        """A request for a mounted route (the dashboard): read-only, so its body is never read."""
+        if self.headers.get("Content-Length", "0").strip() not in ("", "0") or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # an unread body cannot be followed by another request
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._send(route.respond(self.command, self.path, headers))
 
     def _read_body(self, head: RequestHead) -> bytes:
         if head.chunked:
@@ -418,6 +429,14 @@ def _busy_response() -> bytes:
     return head.encode("ascii") + reply.body
 
 
+class Route(Protocol):
+    """Another application on the OTLP/HTTP port (the dashboard), asked before the OTLP core."""
+
+    def handles(self, path: str) -> bool: ...
+
+    def respond(self, method: str, target: str, headers: Mapping[str, str]) -> Reply: ...
+
+
 class OTLPHTTPServer(ThreadingHTTPServer):
     """``POST /v1/traces`` on a thread per connection, at most ``max_connections`` requests at once.
 
@@ -429,10 +448,18 @@ class OTLPHTTPServer(ThreadingHTTPServer):
     trickling its headers (slowloris) thus neither holds a slot nor keeps a good exporter, whose
     headers arrive at once, from being heard. The threads never block shutdown: requests in
     flight are awaited by the core, with a deadline.
+    Mounted :class:`Route` s answer the paths they handle, within the same connection limits.
     """
 
     daemon_threads = True
     block_on_close = False
+    routes: Tuple[Route, ...] = ()
+
+    def route_for(self, path: str) -> Optional[Route]:
+        for route in self.routes:
+            if route.handles(path):
+                return route
+        return None
 
     def __init__(
         self,
@@ -570,6 +597,10 @@ class HTTPReceiverThread:
             target=self._server.serve_forever, kwargs={"poll_interval": _POLL_INTERVAL_SECONDS}, name="otel-scoring-http", daemon=True
         )
         self._stopped = False
+
+    def mount(self, route: Route) -> None:
+        """Serve ``route`` beside OTLP (routes mounted first are asked first)."""
+        self._server.routes = (*self._server.routes, route)
 
     def start(self) -> None:
         self._thread.start()

@@ -76,7 +76,7 @@ def bounded(translation: Translation) -> BoundedTranslation:
         metadata.append(kept_update)
     if not dropped and not truncated:
         return BoundedTranslation(translation, 0, 0)
-    return BoundedTranslation(Translation(scores=scores, metadata=metadata), dropped, truncated)
+    return BoundedTranslation(Translation(scores=scores, metadata=metadata, resources=translation.resources), dropped, truncated)
 
 
 def _bounded_score(score: ScoreRecord) -> ScoreRecord:

@@ -113,7 +113,7 @@ class RecordCollector:
     last: readers add in input order, so comparing times with ``<=`` is that (time, position) order.
     """
 
-    __slots__ = ("_scores", "_score_times", "_metadata", "_metadata_times", "_derived_seen", "_derived_container", "skipped")
+    __slots__ = ("_scores", "_score_times", "_metadata", "_metadata_times", "_derived_seen", "_derived_container", "skipped", "resource", "_resources")
 
     def __init__(self) -> None:
         # key -> record, and key -> time of that write in ns. Two dicts rather than one of
@@ -130,9 +130,14 @@ class RecordCollector:
         self._derived_container: Any = None
         # Score and metadata forms found but not readable (a missing name, a wrong type, no place).
         self.skipped = 0
+        # The attributes of the resource whose events are being added, set by the reader (None
+        # when it has none); the first seen per trace, a run's own spans' before a carrier's.
+        self.resource: Optional[Mapping[str, Any]] = None
+        self._resources: Dict[str, Tuple[Mapping[str, Any], bool]] = {}
 
     def add_view(self, view: SpanView) -> None:
         span_name = None if is_carrier(view.name, view.attributes) else view.name
+        self.resource = view.resource
         # Another tool's results on an evaluation span are about its parent: its reader takes them.
         evaluation_span = bool(view.attributes) and _dialects.is_evaluation_span(view.attributes)
         for event_name, time_unix_nano, attributes in view.events:
@@ -183,6 +188,8 @@ class RecordCollector:
             self.skipped += 1
             return
         self._keep_score(score, time_unix_nano)
+        if self.resource is not None and score.trace_id is not None:
+            self._note_resource(score.trace_id, span_name is not None)
 
     def add_log_record(self, record: LogView) -> None:
         """A log-based event (OTEP 4430): the record's own trace and span ids say what it scores.
@@ -221,6 +228,13 @@ class RecordCollector:
         if previous is None or previous <= time_unix_nano:
             self._metadata[key] = update
             self._metadata_times[key] = time_unix_nano
+        if self.resource is not None and update.trace_id is not None:
+            self._note_resource(update.trace_id, span_name is not None)
+
+    def _note_resource(self, trace_id: str, from_run: bool) -> None:
+        known = self._resources.get(trace_id)
+        if known is None or (from_run and not known[1]):
+            self._resources[trace_id] = (self.resource, from_run)  # type: ignore[assignment]
 
     def add_annotations(self, view: SpanView, span_name: Optional[str]) -> None:
         """OpenInference annotation attributes of a span (found at the span's start)."""
@@ -231,6 +245,8 @@ class RecordCollector:
             return
         for score in annotations:
             self._keep_score(score, view.start_time_unix_nano)
+            if self.resource is not None and score.trace_id is not None:
+                self._note_resource(score.trace_id, span_name is not None)
 
     def _keep_score(self, score: ScoreRecord, time_unix_nano: int) -> None:
         previous = self._score_times.get(score.id)
@@ -243,6 +259,7 @@ class RecordCollector:
             scores=_sorted(self._scores.values(), _SCORE_ORDER),
             metadata=_sorted(self._metadata.values(), _METADATA_ORDER),
             skipped=self.skipped,
+            resources=self._resources,
         )
 
 

@@ -68,7 +68,18 @@ def _span_view(span: Mapping[str, Any], processes: Mapping[str, Any]) -> SpanVie
         attributes=tags(span.get("tags")),
         events=_events(span.get("logs")),
         links=links,
+        resource=_process_resource(process, service_name),
     )
+
+
+def _process_resource(process: Any, service_name: Any) -> Optional[Dict[str, Any]]:
+    """A Jaeger process is its span's resource: its tags, and its service name as ``service.name``."""
+    if not isinstance(process, Mapping):
+        return None
+    resource = tags(process.get("tags"))
+    if isinstance(service_name, str):
+        resource["service.name"] = service_name
+    return resource
 
 
 def _events(logs: Any) -> List[EventView]:

@@ -41,7 +41,8 @@ def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...]
     """
     for resource_spans in list_of_dicts(document, *resource_spans_keys):
         resource = resource_spans.get("resource")
-        service_name = attributes(resource.get("attributes")).get(_SERVICE_NAME) if isinstance(resource, Mapping) else None
+        resource_attributes = attributes(resource.get("attributes")) if isinstance(resource, Mapping) else None
+        service_name = resource_attributes.get(_SERVICE_NAME) if resource_attributes is not None else None
         if not isinstance(service_name, str):
             service_name = None
         groups: List[Mapping[str, Any]] = []
@@ -51,7 +52,7 @@ def span_views(document: Mapping[str, Any], resource_spans_keys: Tuple[str, ...]
             for span in list_of_dicts(group, "spans"):
                 if placeable_only and not _placeable(span):
                     continue
-                yield _span_view(span, service_name)
+                yield _span_view(span, service_name, resource_attributes)
 
 
 def _placeable(item: Any) -> bool:
@@ -97,7 +98,7 @@ def _strict_list(parent: Mapping[str, Any], keys: Tuple[str, ...]) -> List[Any]:
     return []
 
 
-def _span_view(span: Mapping[str, Any], service_name: Optional[str]) -> SpanView:
+def _span_view(span: Mapping[str, Any], service_name: Optional[str], resource: Optional[Mapping[str, Any]] = None) -> SpanView:
     name = span.get("name")
     return SpanView(
         trace_id=hex_id(first(span, "traceId", "trace_id"), TRACE_ID_BYTES),
@@ -109,6 +110,7 @@ def _span_view(span: Mapping[str, Any], service_name: Optional[str]) -> SpanView
         attributes=attributes(span.get("attributes")),
         events=_events(span.get("events")),
         links=_links(span.get("links")),
+        resource=resource,
     )
 
 

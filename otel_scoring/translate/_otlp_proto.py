@@ -101,6 +101,7 @@ def _collect(
     for resource_spans in request.resource_spans:
         service_name: Optional[str] = None
         service_name_read = False
+        collector.resource = None  # read with the service name, the first time an event needs it
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 if placeable_only and not _placeable(span):
@@ -125,6 +126,7 @@ def _collect(
                             span_name_read = True
                         if not service_name_read:
                             service_name = service_name_of(resource_spans.resource)
+                            collector.resource = attribute_dict(resource_spans.resource.attributes)
                             service_name_read = True
                         if event_name == _SCORE_EVENT:
                             add_score_event(event.time_unix_nano, attribute_dict(event.attributes), service_name, span_name, span, _span_ids)
@@ -133,6 +135,7 @@ def _collect(
                 if attributes is not None and _has_annotations(attributes):
                     if not service_name_read:
                         service_name = service_name_of(resource_spans.resource)
+                        collector.resource = attribute_dict(resource_spans.resource.attributes)
                         service_name_read = True
                     name = span.name
                     trace_id, span_id = _span_ids(span)

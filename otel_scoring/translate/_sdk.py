@@ -36,6 +36,7 @@ def _view(span: Any) -> Optional[SpanView]:
             attributes=span.attributes or {},
             events=[(event.name, event.timestamp, event.attributes or {}) for event in span.events],
             links=[(format_trace_id(link.context.trace_id), format_span_id(link.context.span_id)) for link in span.links],
+            resource=dict(resource.attributes) if resource is not None else None,
         )
     except (AttributeError, TypeError, ValueError):
         return None

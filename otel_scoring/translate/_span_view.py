@@ -42,7 +42,7 @@ class SpanView:
     likewise be limited to the events whose names the decoder knows.
     """
 
-    __slots__ = ("trace_id", "span_id", "parent_span_id", "name", "service_name", "start_time_unix_nano", "attributes", "events", "links")
+    __slots__ = ("trace_id", "span_id", "parent_span_id", "name", "service_name", "start_time_unix_nano", "attributes", "events", "links", "resource")
 
     def __init__(
         self,
@@ -56,6 +56,7 @@ class SpanView:
         attributes: Optional[Mapping[str, Any]] = None,
         events: Sequence[EventView] = (),
         links: Sequence[LinkView] = (),
+        resource: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
@@ -66,6 +67,7 @@ class SpanView:
         self.attributes: Mapping[str, Any] = attributes if attributes is not None else {}
         self.events: Sequence[EventView] = events
         self.links: Sequence[LinkView] = links
+        self.resource = resource  # attributes of the exporting resource, when the reader has them
 
     def __repr__(self) -> str:
         return f"SpanView(name={self.name!r}, trace_id={self.trace_id!r}, span_id={self.span_id!r}, events={len(self.events)})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import Any, Dict, List, Mapping, Tuple
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
@@ -23,11 +23,16 @@ class Translation:
     ``scores`` hold one record per score id (the latest write of it), sorted by timestamp;
     ``metadata`` one record per (trace id, memo id, index), sorted by timestamp. ``skipped``
     counts the score and metadata forms found but not readable (each left out on its own).
+    ``resources``: trace id -> (resource attributes, from the run) of the process that exported
+    that trace's records, when the reader knows it; ``from the run`` is True when they came on
+    one of the run's own spans, False when only on a carrier span (a late score's scorer). Stores
+    keep it so that scores can be split into cohorts by ``service.version`` and the like.
     """
 
     scores: List[ScoreRecord] = field(default_factory=list)
     metadata: List[MetadataRecord] = field(default_factory=list)
     skipped: int = 0
+    resources: Dict[str, Tuple[Mapping[str, Any], bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
