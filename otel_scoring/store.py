@@ -25,6 +25,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 import urllib.parse
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -270,7 +271,7 @@ class ScoreStore:
         self._resource_ids: Dict[str, int] = {}  # resource attributes JSON -> its row id, see _resource_id
         try:
             if self.path != ":memory:":
-                self._connection.execute("PRAGMA journal_mode=WAL")
+                _use_wal(self._connection)
                 self._connection.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
             self._connection.executescript(_SCHEMA)
             self._add_cohort_tables()
@@ -693,10 +694,17 @@ class ScoreStore:
         ``service.name`` and metadata keys, and no other resource attribute.
         """
         connection = self._connection
-        if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+        has_runs = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+        if connection.execute(has_runs).fetchone():
             return
         connection.execute("BEGIN IMMEDIATE")
         try:
+            # Asked again under the write lock: a store opened at the same moment (a second
+            # receiver, the CLI) may have migrated while this one waited, and a second backfill
+            # would insert every run twice.
+            if connection.execute(has_runs).fetchone():
+                connection.execute("COMMIT")
+                return
             for statement in _COHORT_SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
@@ -953,6 +961,22 @@ def _bucket_micros(bucket_seconds: float) -> int:
 def _read_only_error(error: sqlite3.OperationalError) -> bool:
     text = str(error).lower()
     return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch a database to WAL. The switch takes the file's exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy timeout, when another connection opening the
+    same new file switches it at that moment: wait for that one instead. WAL persists in the file,
+    so a store opened before is already in it and returns at the first try."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _open_read_only(path: str) -> sqlite3.Connection:

@@ -111,3 +111,29 @@ def test_a_store_the_user_may_only_read_opens_for_reading(tmp_path):
     finally:
         directory.chmod(0o755)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_stores_opening_one_new_file_at_the_same_moment_all_open(tmp_path):
+    """Two writers starting together on a store that does not exist yet (serve and a CLI, or two
+    receivers) both open it, instead of one failing with "database is locked" on the switch to WAL."""
+    for round_ in range(20):
+        path = tmp_path / f"new-{round_}.db"
+        start = threading.Barrier(4)
+        failures: list = []
+
+        def open_store() -> None:
+            start.wait()
+            try:
+                with ScoreStore(path) as store:
+                    store.add_records([score(f"s-{threading.get_ident()}", "opened", 1.0)])
+            except Exception as error:  # noqa: BLE001 - the failure is what this test reports
+                failures.append(error)
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert failures == []
+        with ScoreStore(path) as store:
+            assert store.count_scores() == 4
