@@ -219,10 +219,13 @@ class PostgresScoreStore:
 
         return self._run(upsert)
 
-    def delete_before(self, moment: datetime) -> Tuple[int, int]:
-        """Delete what is timestamped before ``moment``, a few thousand rows per transaction."""
+    def delete_before(self, moment: datetime, on_progress: Optional[Callable[[int, int], None]] = None) -> Tuple[int, int]:
+        """Delete what is timestamped before ``moment``, a few thousand rows per transaction;
+        ``on_progress(scores, updates)`` hears the totals so far after each, as in the SQLite store."""
         cutoff = to_microseconds(moment)
-        return self._delete_older(_SCORES.name, cutoff), self._delete_older(_METADATA.name, cutoff)
+        scores = self._delete_older(_SCORES.name, cutoff, None if on_progress is None else lambda count: on_progress(count, 0))
+        updates = self._delete_older(_METADATA.name, cutoff, None if on_progress is None else lambda count: on_progress(scores, count))
+        return scores, updates
 
     # --- Reading ------------------------------------------------------------------------------------
 
@@ -265,10 +268,13 @@ class PostgresScoreStore:
         for rows in self._pages(_METADATA, _metadata_conditions(trace_id, since), page_size):
             yield [_metadata_record(row) for row in rows]
 
-    def stats(self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None) -> List[Dict[str, Any]]:
+    def stats(
+        self, name: Optional[str] = None, bucket_seconds: float = 3600, since: Optional[datetime] = None, on_progress: Optional[Callable[[], None]] = None
+    ) -> List[Dict[str, Any]]:
         """Per score name per time bucket, as :meth:`otel_scoring.store.ScoreStore.stats` gives them;
         PostgreSQL groups and computes the percentiles in one statement (one snapshot), so memory
-        grows with buckets, not scores."""
+        grows with buckets, not scores. ``on_progress`` is accepted for the same signature: one
+        statement gives nothing to report until it is done."""
         if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, (int, float)) or not bucket_seconds > 0:
             raise ValueError(f"bucket_seconds must be a positive number, got {bucket_seconds!r}")
         bucket_micros = max(1, int(bucket_seconds * 1_000_000))
@@ -330,7 +336,7 @@ class PostgresScoreStore:
         # The SQLite store's keyset paging, over this store's _select.
         return _sqlite_store.ScoreStore._pages(self, table, conditions, page_size, limit)  # type: ignore[arg-type]
 
-    def _delete_older(self, table: str, cutoff_micros: int) -> int:
+    def _delete_older(self, table: str, cutoff_micros: int, on_progress: Optional[Callable[[int], None]] = None) -> int:
         key = ", ".join(_KEYS[table])
         sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE timestamp_us < %s LIMIT %s)"
         deleted = 0
@@ -339,6 +345,8 @@ class PostgresScoreStore:
             # Autocommit: each DELETE is its own transaction.
             count = self._run(lambda connection: connection.execute(sql, (cutoff_micros, batch)).rowcount)
             deleted += count
+            if on_progress is not None:
+                on_progress(deleted)
             if count < batch:
                 return deleted
 
