@@ -370,8 +370,10 @@ def _serve(args: argparse.Namespace) -> int:
                 on_stored=sink,
                 shutdown_timeout_seconds=DEFAULT_SHUTDOWN_TIMEOUT_SECONDS if sink is None else FORWARD_SHUTDOWN_TIMEOUT_SECONDS,
             )
-            if args.ui:
+            if args.ui and _reads_cohorts(store):
                 receiver.mount(_dashboard(store, args))
+            elif args.ui:
+                _say(f"no dashboard: {_NO_COHORTS}")
             receiver.start()
         except (ValueError, OSError) as error:
             raise _CommandError(f"cannot listen: {error}") from None
@@ -404,6 +406,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_NO_COHORTS = "the dashboard and compare read a SQLite store for now (the PostgreSQL store keeps no runs or cohorts yet)"
+
+
+def _reads_cohorts(store: Any) -> bool:
+    """Whether ``store`` keeps the runs and cohorts the dashboard and ``compare`` read."""
+    return callable(getattr(store, "cohort_summary", None))
+
+
 def _dashboard(store: Any, args: argparse.Namespace, redirect_root: bool = False) -> Any:
     from otel_scoring.dashboard import Dashboard
 
@@ -421,6 +431,8 @@ def _ui(args: argparse.Namespace) -> int:
         raise _CommandError(f"--host {args.host} is reachable from other machines; add --allow-non-loopback to listen there anyway (with --token)")
     stop = threading.Event()
     with _stop_on_signals(stop), _open_existing_store(args.db) as store:
+        if not _reads_cohorts(store):
+            raise _CommandError(_NO_COHORTS)
         dashboard = _dashboard(store, args, redirect_root=True)
         # The receiver's HTTP server, for its connection limits and deadlines; every path is
         # the dashboard's or refused, so nothing is ever received.
@@ -453,6 +465,8 @@ def _compare(args: argparse.Namespace) -> int:
     if args.candidate is not None:
         params["candidate"] = args.candidate
     with _open_existing_store(args.db) as store:
+        if not _reads_cohorts(store):
+            raise _CommandError(_NO_COHORTS)
         try:
             answer = compare(store, params)
         except ApiError as error:

@@ -105,6 +105,16 @@ def test_every_store_command_of_the_cli_takes_a_postgresql_url(postgres_url, cap
         assert [s.id for s in store.scores()] == ["new"]
 
 
+def test_compare_and_ui_on_a_postgresql_store_say_they_need_sqlite(postgres_url, capsys):
+    """The dashboard's cohorts are kept only by the SQLite store: compare and ui say so in one line (exit 1), no traceback."""
+    with open_store(postgres_url) as store:
+        store.add(Translation(scores=[score("one", at=T0)]))
+    assert main(["compare", "--db", postgres_url, "--name", "helpfulness", "--by", "service.version"]) == 1
+    assert "read a SQLite store for now" in capsys.readouterr().err
+    assert main(["ui", "--db", postgres_url, "--port", "0"]) == 1
+    assert "read a SQLite store for now" in capsys.readouterr().err
+
+
 def test_an_unreachable_database_is_one_line_without_the_password(capsys):
     """A server that is not there fails the command with exit 1 and a message that hides the password."""
     url = f"postgresql://scorer:s3cret@127.0.0.1:{free_port()}/scores"
