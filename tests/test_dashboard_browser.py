@@ -89,7 +89,9 @@ def test_trends_then_a_run_then_a_comparison_show_the_stored_figures(page, capsy
     page.click("nav a[data-tab=runs]")
     page.fill("input[name=q]", "handle-ticket")  # the demo's runs, by their name
     page.click("form.filters button")
-    page.wait_for_selector("[data-testid=run-row]")
+    # Wait for the filtered list itself: the unfiltered one drawn before the search also has rows,
+    # and is redrawn (empty for a moment) when the search's answer arrives.
+    page.wait_for_function("document.querySelectorAll('[data-testid=run-row]').length === 3", timeout=15_000)
     assert page.locator("[data-testid=run-row]").count() == 3
     browser_support.screenshot(page, "2-runs")
     page.locator("[data-testid=run-row]").first.click()
