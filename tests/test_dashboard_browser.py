@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
+from playwright.sync_api import expect
 
 from otel_scoring import cli
 from support import browser as browser_support
@@ -91,8 +92,7 @@ def test_trends_then_a_run_then_a_comparison_show_the_stored_figures(page, capsy
     page.click("form.filters button")
     # Wait for the filtered list itself: the unfiltered one drawn before the search also has rows,
     # and is redrawn (empty for a moment) when the search's answer arrives.
-    page.wait_for_function("document.querySelectorAll('[data-testid=run-row]').length === 3", timeout=15_000)
-    assert page.locator("[data-testid=run-row]").count() == 3
+    expect(page.locator("[data-testid=run-row]")).to_have_count(3, timeout=15_000)
     browser_support.screenshot(page, "2-runs")
     page.locator("[data-testid=run-row]").first.click()
     page.wait_for_selector("[data-testid=scores]")
