@@ -2,7 +2,11 @@
 
 One file in WAL mode, so the CLI can read while ``otel-scoring serve`` writes. Scores are keyed by
 score id and the newest write of a score wins (by the score's own timestamp, so a retried old
-export arriving late cannot undo an update). Metadata updates are keyed by (trace, memo id, index):
+export arriving late cannot undo an update). Since the record's own time decides, a record dated
+more than :data:`MAX_FUTURE_SECONDS` ahead of this clock is refused (one warning, not counted as
+written): a score from year 9999 would otherwise win over every later update of its id and never
+be old enough for retention. Stores written before this rule are repaired once when opened
+(:data:`SCHEMA_VERSION`). Metadata updates are keyed by (trace, memo id, index):
 a memo id is unique within its run, not across runs.
 
 Each ``add`` is one transaction: every row of a translation goes in with as few multi-row
@@ -37,6 +41,8 @@ from otel_scoring.records import MetadataRecord, ScoreRecord
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DELETE_BATCH_ROWS",
+    "MAX_FUTURE_SECONDS",
+    "SCHEMA_VERSION",
     "ScoreStore",
     "from_microseconds",
     "to_microseconds",
@@ -46,6 +52,12 @@ _logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _BUSY_TIMEOUT_SECONDS = 10.0  # another process (the CLI, a second writer) holding the write lock
+# How far ahead of this clock a record may be dated: clocks drift by seconds; a day ahead is not a
+# clock, it is an attack (or a bug) that would pin a score id and dodge retention.
+MAX_FUTURE_SECONDS = 24 * 3600
+# PRAGMA user_version of a store this version has brought up to date. 1: records dated past
+# MAX_FUTURE_SECONDS when the store was opened are re-dated to that moment (_repair_future_dates).
+SCHEMA_VERSION = 1
 # Compact JSON, as json.dumps(value, separators=(",", ":"), ensure_ascii=False) writes it, without
 # building a new encoder for every row.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -275,6 +287,7 @@ class ScoreStore:
                 self._connection.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
             self._connection.executescript(_SCHEMA)
             self._add_cohort_tables()
+            self._repair_future_dates()
         except sqlite3.OperationalError as error:
             self._connection.close()
             if not _read_only_error(error) or not os.path.isfile(self.path):
@@ -306,8 +319,7 @@ class ScoreStore:
 
         Returns the score and metadata rows written (the run rows kept beside them not counted).
         """
-        scores = list(scores)
-        metadata = list(metadata)
+        scores, metadata = refuse_future_records(scores, metadata)
         score_rows = [_score_row(record) for record in scores]
         metadata_rows = [_metadata_row(record) for record in metadata]
         if not score_rows and not metadata_rows:
@@ -715,6 +727,28 @@ class ScoreStore:
             raise
         connection.execute("COMMIT")
 
+    def _repair_future_dates(self) -> None:
+        """Bring a store written before records were refused for future dates up to date: re-date
+        every record (and run) dated past :data:`MAX_FUTURE_SECONDS` from now to now, so its id
+        takes updates again and retention reaches it. Once per store (``PRAGMA user_version``),
+        in one transaction, asked again under the write lock like the cohort migration."""
+        connection = self._connection
+        if connection.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                now = to_microseconds(datetime.now(timezone.utc))
+                latest = now + MAX_FUTURE_SECONDS * 1_000_000
+                for table, column in _DATED_COLUMNS:
+                    # Constant names only: no caller input reaches the SQL text.
+                    connection.execute(f"UPDATE {table} SET {column} = ? WHERE {column} > ?", (now, latest))
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
     def _delete_runs_before(self, cutoff_micros: int) -> None:
         """Runs whose last record is older than the retention cutoff, with their metadata keys."""
         while True:
@@ -832,6 +866,8 @@ class ScoreStore:
 
 
 _RESOURCE_CACHE_SIZE = 1024
+# Every column holding a record's time, which _repair_future_dates re-dates.
+_DATED_COLUMNS = (("scores", "timestamp_us"), ("metadata", "timestamp_us"), ("runs", "first_us"), ("runs", "last_us"), ("run_keys", "timestamp_us"))
 _HEX = frozenset("0123456789abcdefABCDEF")
 # A run's newest name, service and resource win, but never a carrier's over the run's own.
 _UPSERT_RUN = """INSERT INTO runs (trace_key, name, service_name, resource_id, resource_from_run, first_us, last_us)
@@ -991,6 +1027,22 @@ def _open_read_only(path: str) -> sqlite3.Connection:
         # No writable -shm beside a WAL database: read it as immutable instead.
         connection = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
     return connection
+
+
+def refuse_future_records(scores: Iterable[ScoreRecord], metadata: Iterable[MetadataRecord]) -> Tuple[List[ScoreRecord], List[MetadataRecord]]:
+    """The records dated at most :data:`MAX_FUTURE_SECONDS` ahead of this clock; one warning
+    (the package's logger repeats it at most once a minute) when any were left out."""
+    latest = to_microseconds(datetime.now(timezone.utc)) + MAX_FUTURE_SECONDS * 1_000_000
+    scores, metadata = list(scores), list(metadata)
+    kept_scores = [record for record in scores if to_microseconds(record.timestamp) <= latest]
+    kept_metadata = [record for record in metadata if to_microseconds(record.timestamp) <= latest]
+    if len(kept_scores) < len(scores) or len(kept_metadata) < len(metadata):
+        _logger.warning(
+            "Refused score or metadata records dated more than %d hours ahead of this clock: the newest write of a score wins"
+            " and retention goes by age, so such a record could never be updated or pruned",
+            MAX_FUTURE_SECONDS // 3600,
+        )
+    return kept_scores, kept_metadata
 
 
 def _where(*conditions: Tuple[str, Any]) -> Tuple[str, List[Any]]:

@@ -2,7 +2,8 @@
 
 The same records and semantics as the SQLite store (:mod:`otel_scoring.store`), whose row layout,
 filters and record conversions this module reuses: scores upserted by score id with the newest
-timestamp winning (so a retried or replayed export is harmless, whichever receiver it reaches),
+timestamp winning (so a retried or replayed export is harmless, whichever receiver it reaches)
+and records dated more than a day ahead refused,
 metadata updates keyed by (trace, memo id, index), keyset paging in (timestamp, key) order,
 ``stats`` grouped and ranked in the database (``percentile_cont``, the same linear interpolation
 as the SQLite store's), retention in short transactions.
@@ -42,6 +43,7 @@ from otel_scoring.store import (
     _Table,
     _where,
     from_microseconds,
+    refuse_future_records,
     to_microseconds,
 )
 
@@ -93,6 +95,14 @@ _MIGRATIONS: Tuple[str, ...] = (
         PRIMARY KEY (trace_key, memo_id, update_index)
     );
     CREATE INDEX metadata_by_time ON metadata (timestamp_us);
+    """,
+    # Records dated more than a day ahead (the SQLite store's MAX_FUTURE_SECONDS, refused since) are
+    # re-dated to now: they pinned their score id (the newest timestamp wins) and dodged retention.
+    """
+    UPDATE scores SET timestamp_us = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+    WHERE timestamp_us > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 86400000000;
+    UPDATE metadata SET timestamp_us = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+    WHERE timestamp_us > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 86400000000;
     """,
 )
 
@@ -201,6 +211,8 @@ class PostgresScoreStore:
         return self.add_records(getattr(translation, "scores", ()), getattr(translation, "metadata", ()))
 
     def add_records(self, scores: Iterable[ScoreRecord] = (), metadata: Iterable[MetadataRecord] = ()) -> int:
+        """Upsert score and metadata records, refusing those dated far ahead as the SQLite store does."""
+        scores, metadata = refuse_future_records(scores, metadata)
         score_rows = [_score_row(record) for record in scores]
         metadata_rows = [_metadata_row(record) for record in metadata]
         if not score_rows and not metadata_rows:

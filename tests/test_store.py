@@ -173,6 +173,61 @@ def test_delete_before_removes_older_scores_and_updates_in_small_transactions(st
     assert store.add(Translation(scores=[score("after-prune", at=T0 + timedelta(days=2))])) == 1
 
 
+def test_a_score_dated_far_ahead_is_refused_so_its_id_stays_updatable_and_prunable(store, caplog):
+    """``add_records`` called directly with a year-9999 score (and metadata update) writes nothing and
+    warns; the same id written now is stored, updated by a later write, and pruned by retention.
+    (It used to be kept: every later update of that id lost to it, and no cutoff ever reached it.)"""
+    now = datetime.now(timezone.utc)
+    with caplog.at_level("WARNING", logger="otel_scoring"):
+        assert store.add_records([score("pinned", value=0.1, at=FAR_FUTURE)], [update("pinned-memo", at=FAR_FUTURE)]) == 0
+    assert store.scores() == [] and store.metadata() == []
+    assert "ahead of this clock" in caplog.text
+    assert store.add_records([score("pinned", value=0.2, at=now)]) == 1
+    assert store.add_records([score("pinned", value=0.3, at=now + timedelta(seconds=1))]) == 1
+    assert [(s.id, s.value) for s in store.scores()] == [("pinned", 0.3)]
+    # A clock a few hours fast is a clock, not an attack: kept.
+    assert store.add_records([score("fast-clock", at=now + timedelta(hours=2))]) == 1
+    assert store.delete_before(now + timedelta(hours=3)) == (2, 0)
+    assert store.scores() == []
+
+
+def _plant_future_records(store_target, at):
+    """Make ``store_target`` what an older otel-scoring left behind: a score and an update dated
+    ``at``, in a store whose schema version predates the refusal of such dates."""
+    record, memo = store_module._score_row(score("pinned", value=0.1, at=at)), store_module._metadata_row(update("pinned-memo", at=at))
+    if store_target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store_target, autocommit=True) as connection:
+            connection.execute(f"INSERT INTO scores VALUES ({', '.join(['%s'] * len(record))})", record)
+            connection.execute(f"INSERT INTO metadata VALUES ({', '.join(['%s'] * len(memo))})", memo)
+            connection.execute("UPDATE otel_scoring_schema SET version = 1")  # before the repair step
+        return
+    connection = sqlite3.connect(store_target)
+    with connection:
+        connection.execute(f"INSERT INTO scores VALUES ({', '.join('?' * len(record))})", record)
+        connection.execute(f"INSERT INTO metadata VALUES ({', '.join('?' * len(memo))})", memo)
+        connection.execute("INSERT INTO runs (trace_key, first_us, last_us) VALUES (?, ?, ?)", (TRACE_A, record[14], record[14]))
+    connection.execute("PRAGMA user_version = 0")
+    connection.close()
+
+
+def test_a_store_holding_records_dated_far_ahead_is_repaired_in_place_when_opened(store_target):
+    """A store an older version let a year-9999 score into is migrated when opened: the record is
+    re-dated to the moment of opening, so the next update of its id wins and retention prunes it."""
+    open_store(store_target).close()
+    _plant_future_records(store_target, FAR_FUTURE)
+    opened_at = datetime.now(timezone.utc)
+    with open_store(store_target) as store:
+        [pinned] = store.scores()
+        assert opened_at <= pinned.timestamp <= datetime.now(timezone.utc)
+        assert store.add_records([score("pinned", value=0.9, at=datetime.now(timezone.utc) + timedelta(seconds=1))]) == 1
+        assert [(s.id, s.value) for s in store.scores()] == [("pinned", 0.9)]
+        assert store.delete_before(datetime.now(timezone.utc) + timedelta(minutes=1)) == (1, 1)
+        if isinstance(store, ScoreStore):
+            assert store.runs() == (0, [])  # the run went with them: its dates were repaired too
+
+
 def test_stats_summarise_each_name_per_time_bucket(store):
     """Count, mean, min, max, p50 and p90 are computed per name and hour, oldest bucket first."""
     hour = T0.replace(minute=0, second=0, microsecond=0)

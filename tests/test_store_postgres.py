@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from otel_scoring.cli import main
+from otel_scoring import store_postgres
 from otel_scoring.store_postgres import PostgresScoreStore, redacted_url
 from otel_scoring.stores import open_store
 from otel_scoring.translate import Translation
@@ -49,10 +50,10 @@ def test_opening_creates_the_schema_once_even_when_receivers_start_together(post
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    assert _schema_version(postgres_url) == 1
+    assert _schema_version(postgres_url) == len(store_postgres._MIGRATIONS)
     with open_store(postgres_url) as store:  # reopening applies nothing twice
         assert store.count_scores() == 6
-    assert _schema_version(postgres_url) == 1
+    assert _schema_version(postgres_url) == len(store_postgres._MIGRATIONS)
 
 
 def test_a_database_of_a_newer_otel_scoring_is_refused_with_the_fix(postgres_url):
@@ -93,12 +94,12 @@ def test_writers_on_separate_connections_keep_the_newest_version_of_each_score(p
 def test_every_store_command_of_the_cli_takes_a_postgresql_url(postgres_url, capsys):
     """scores, stats and prune read and change the PostgreSQL store named by --db."""
     with open_store(postgres_url) as store:
-        store.add(Translation(scores=[score("old", value=0.5, at=T0), score("new", value=1.0, at=T0 + timedelta(days=400))], metadata=[update("m", at=T0)]))
+        store.add(Translation(scores=[score("old", value=0.5, at=T0 - timedelta(days=400)), score("new", value=1.0, at=T0)], metadata=[update("m", at=T0 - timedelta(days=400))]))
     assert main(["scores", "--db", postgres_url, "--format", "json"]) == 0
     assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == ["old", "new"]
     assert main(["stats", "--db", postgres_url, "--bucket", "1d", "--format", "json"]) == 0
     assert [json.loads(line)["count"] for line in capsys.readouterr().out.splitlines()] == [1, 1]
-    cutoff = (T0 + timedelta(days=1)).isoformat()
+    cutoff = (T0 - timedelta(days=399)).isoformat()
     assert main(["prune", "--db", postgres_url, "--older-than", cutoff]) == 0
     assert "deleted 1 score(s) and 1 metadata update(s)" in capsys.readouterr().out
     with open_store(postgres_url) as store:

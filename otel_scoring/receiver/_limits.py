@@ -30,13 +30,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from otel_scoring.records import MetadataRecord, ScoreRecord
+from otel_scoring.store import MAX_FUTURE_SECONDS  # the store's rule, checked here to say so in the reply
 from otel_scoring.translate import Translation
 
 MAX_IDENTIFIER_CHARS = 1024
 MAX_COMMENT_CHARS = 64 * 1024
 MAX_METADATA_JSON_CHARS = 256 * 1024
 MAX_METADATA_DEPTH = 64
-MAX_FUTURE_SECONDS = 24 * 3600  # clocks drift by seconds; a day ahead is not a clock, it is an attack
 _MAX_SQLITE_INTEGER = 2**63 - 1
 
 
