@@ -1,4 +1,4 @@
-"""One side of benchmark 9, run as its own process: ``python _score_cpu_child.py SIDE BASE_URL N ROUNDS``.
+"""One side of benchmarks 11-12, run as its own process: ``python _score_cpu_child.py SIDE BASE_URL N ROUNDS``.
 
 SIDE is ``langfuse`` (run with the Langfuse venv's python) or ``otel`` (our venv). The process
 makes N spans a round, alternately with and without one ``score_current_span`` each (ABBA), then

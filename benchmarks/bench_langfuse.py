@@ -1,4 +1,4 @@
-"""9–10. Total CPU per score against Langfuse v5's real client, each side a process of its own.
+"""11–12. Total CPU per score against Langfuse v5's real client, each side a process of its own.
 
 Both clients send to the same local sink (``benchmarks/_langfuse_sink.py``) that answers as
 Langfuse's server and an OTLP/HTTP collector do. Langfuse runs from its own venv
@@ -59,8 +59,8 @@ def run_both(quick: bool) -> Tuple[Outcome, Outcome]:
         note = "Langfuse venv missing: run .ci/langfuse.sh"
         print(f"  skipped: {note}")
         return (
-            Outcome(9, "CPU per score in a span: otel-scoring / Langfuse v5", None, "x", f"<= {TARGET_IN_SPAN}x", None, note=note),
-            Outcome(10, "CPU per score by id: otel-scoring / Langfuse v5", None, "x", f"<= {TARGET_BY_ID}x", None, note=note),
+            Outcome(11, "CPU per score in a span: otel-scoring / Langfuse v5", None, "x", f"<= {TARGET_IN_SPAN}x", None, note=note),
+            Outcome(12, "CPU per score by id: otel-scoring / Langfuse v5", None, "x", f"<= {TARGET_BY_ID}x", None, note=note),
         )
     n, rounds, pairs = (200, 2, 1) if quick else (2000, 5, 4)
     ours: List[Dict[str, float]] = []
@@ -82,6 +82,6 @@ def run_both(quick: bool) -> Tuple[Outcome, Outcome]:
     print(f"  by id:     otel-scoring {us(ours, 'by_id_us'):.0f} us CPU per score, Langfuse v5 {us(theirs, 'by_id_us'):.0f} us: {id_ratio:.2f}x")
     print(f"  {pairs} process pairs x {rounds} rounds x {n} scores; {made} scores made, 0 dropped; calls the sink did not expect: {unexpected or 'none'}")
     return (
-        Outcome(9, "CPU per score in a span: otel-scoring / Langfuse v5", span_ratio, "x", f"<= {TARGET_IN_SPAN}x", span_ratio <= TARGET_IN_SPAN),
-        Outcome(10, "CPU per score by id: otel-scoring / Langfuse v5", id_ratio, "x", f"<= {TARGET_BY_ID}x", id_ratio <= TARGET_BY_ID),
+        Outcome(11, "CPU per score in a span: otel-scoring / Langfuse v5", span_ratio, "x", f"<= {TARGET_IN_SPAN}x", span_ratio <= TARGET_IN_SPAN),
+        Outcome(12, "CPU per score by id: otel-scoring / Langfuse v5", id_ratio, "x", f"<= {TARGET_BY_ID}x", id_ratio <= TARGET_BY_ID),
     )
