@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from benchmarks.bench_langfuse import langfuse_python
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +37,11 @@ def test_quick_benchmarks_print_every_ratio() -> None:
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     rows = _summary_rows(completed.stdout)
-    assert sorted(rows) == [1, 2, 3, 4, 5, 6, 7, 8], completed.stdout[-3000:]
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6, 7, 8, 11, 12], completed.stdout[-3000:]
+    if not langfuse_python() and not os.environ.get("CI"):
+        # Benchmarks 11-12 need Langfuse's client in its own venv (.ci/langfuse.sh): in CI it is
+        # installed, elsewhere those two rows say it is missing and report no number.
+        assert rows.pop(11) == rows.pop(12) == "n/a"
     for number, cell in rows.items():
         value, unit = cell.split()
         float(value)  # raises (failing the test) when a benchmark reported no number
