@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="PEM", help="serve OTLP/gRPC and OTLP/HTTP over TLS with this certificate chain (with --tls-key)")
     serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     serve.add_argument("--max-connections", type=_bounded_int(MAX_CONNECTIONS_LIMIT), default=DEFAULT_MAX_CONNECTIONS, help=f"HTTP connections and gRPC calls served at once; more are refused, to be retried (default {DEFAULT_MAX_CONNECTIONS})")
+    serve.add_argument("--max-connections-per-peer", type=_bounded_int(MAX_CONNECTIONS_LIMIT), metavar="N", help="how many of those one client address may hold, so a client flooding the receiver leaves the rest to others (default: half of --max-connections; raise it to --max-connections when one collector sends everything)")
     serve.add_argument("--request-timeout", type=_request_timeout, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
@@ -366,6 +367,7 @@ def _serve(args: argparse.Namespace) -> int:
                 tls_cert_file=args.tls_cert,
                 tls_key_file=args.tls_key,
                 max_connections=args.max_connections,
+                max_connections_per_peer=args.max_connections_per_peer,
                 request_timeout_seconds=args.request_timeout.total_seconds(),
                 on_stored=sink,
                 shutdown_timeout_seconds=DEFAULT_SHUTDOWN_TIMEOUT_SECONDS if sink is None else FORWARD_SHUTDOWN_TIMEOUT_SECONDS,

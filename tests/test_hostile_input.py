@@ -247,8 +247,11 @@ def impatient_receiver(store) -> Iterator[OTLPReceiver]:
 
 @pytest.fixture
 def crowded_receiver(store) -> Iterator[OTLPReceiver]:
-    """A receiver that serves three HTTP connections at once (and waits long for idle ones)."""
-    with OTLPReceiver(store, grpc_port=0, http_port=0, request_timeout_seconds=TIMEOUT_SECONDS, max_connections=3, shutdown_timeout_seconds=2.0) as started:
+    """A receiver that serves three HTTP connections at once (and waits long for idle ones), all of
+    which one client may take: these tests are about the limits of all clients together."""
+    with OTLPReceiver(
+        store, grpc_port=0, http_port=0, request_timeout_seconds=TIMEOUT_SECONDS, max_connections=3, max_connections_per_peer=3, shutdown_timeout_seconds=2.0
+    ) as started:
         yield started
 
 
@@ -361,7 +364,7 @@ class HeldStore(ScoreStore):
 
 def test_grpc_calls_past_the_cap_get_resource_exhausted(tmp_path):
     """With max_connections=2 and two exports in progress, a third gRPC call is RESOURCE_EXHAUSTED; the two complete."""
-    with HeldStore(tmp_path / "held.db") as held, OTLPReceiver(held, grpc_port=0, http_port=0, max_connections=2, shutdown_timeout_seconds=2.0) as receiver:
+    with HeldStore(tmp_path / "held.db") as held, OTLPReceiver(held, grpc_port=0, http_port=0, max_connections=2, max_connections_per_peer=2, shutdown_timeout_seconds=2.0) as receiver:
         results: List[grpc.StatusCode] = []
         callers = [
             threading.Thread(target=lambda name=name: results.append(grpc_status(receiver.grpc_endpoint, scored_request(name).SerializeToString())))

@@ -90,12 +90,20 @@ class OTLPReceiver:
             over TLS (both or neither).
         max_connections: OTLP/HTTP requests in progress at once (more are answered 503; idle
             connections hold no slot, and four times as many may wait) and gRPC calls in progress
-            at once (more get ``RESOURCE_EXHAUSTED``); default 32.
+            at once (more get ``RESOURCE_EXHAUSTED``; calls waiting for their message hold no
+            slot and no thread, and four times as many may wait); default 32.
+        max_connections_per_peer: how many of those one client address may hold (HTTP requests
+            in progress, gRPC calls, and in proportion waiting connections and calls); past it
+            that client hears 429 / ``RESOURCE_EXHAUSTED`` while others are served. Default half
+            of ``max_connections``; raise it to ``max_connections`` when one collector sends
+            everything.
         request_timeout_seconds: how long an OTLP/HTTP request may take to arrive, headers and
             body, before its connection is closed (default 30 s).
         max_in_flight_bytes: what all requests in flight may hold together, bodies, inflated
             copies and decoded messages (default 256 MiB); past it a request is answered 429 /
             ``RESOURCE_EXHAUSTED`` with a retry delay (``docs/reliability.md``).
+        max_in_flight_bytes_per_peer: what the requests of one client address may hold of that
+            budget (default half of it, or what one request at the body limit may cost if more).
         on_stored: called with each export's translation once its records are stored, on the
             request's thread, so it must return quickly (a :class:`~otel_scoring.forward.ForwardingSink`
             only queues). An exception from it is logged and the export still succeeds: the records
@@ -124,6 +132,8 @@ class OTLPReceiver:
         request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         on_stored: Optional[Callable[[Any], object]] = None,
         max_in_flight_bytes: Optional[int] = None,
+        max_connections_per_peer: Optional[int] = None,
+        max_in_flight_bytes_per_peer: Optional[int] = None,
     ) -> None:
         if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
             host = host[1:-1]  # "[::1]", as URLs write an IPv6 address: the address itself binds
@@ -132,12 +142,16 @@ class OTLPReceiver:
                 raise ValueError(f"a port must be an integer from 0 to 65535, got {port!r}")
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+        if max_connections_per_peer is not None and (
+            isinstance(max_connections_per_peer, bool) or not isinstance(max_connections_per_peer, int) or not 1 <= max_connections_per_peer <= max_connections
+        ):
+            raise ValueError(f"max_connections_per_peer must be an integer from 1 to max_connections ({max_connections}), got {max_connections_per_peer!r}")
         if isinstance(request_timeout_seconds, bool) or not isinstance(request_timeout_seconds, (int, float)) or not request_timeout_seconds > 0:
             raise ValueError(f"request_timeout_seconds must be a positive number, got {request_timeout_seconds!r}")
         if (tls_cert_file is None) != (tls_key_file is None):
             raise ValueError("TLS needs both tls_cert_file and tls_key_file")
         resolved_token = resolve_str(token, OTEL_SCORING_RECEIVER_TOKEN) or None
-        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token, max_in_flight_bytes=max_in_flight_bytes)
+        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token, max_in_flight_bytes=max_in_flight_bytes, max_in_flight_bytes_per_peer=max_in_flight_bytes_per_peer)
         self._tls = None if tls_cert_file is None or tls_key_file is None else server_tls(tls_cert_file, tls_key_file)
         if not is_loopback(host):
             if not allow_non_loopback:
@@ -152,6 +166,7 @@ class OTLPReceiver:
         self.host = host
         self.shutdown_timeout_seconds = shutdown_timeout_seconds
         self.max_connections = max_connections
+        self.max_connections_per_peer = max_connections_per_peer
         self.request_timeout_seconds = float(request_timeout_seconds)
         self._requested_ports = (grpc_port, http_port)
         self._on_stored = on_stored
@@ -174,13 +189,22 @@ class OTLPReceiver:
                 return self
             grpc_port, http_port = self._requested_ports
             ssl_context, credentials = self._tls if self._tls is not None else (None, None)
-            grpc_server = GRPCReceiverServer(self.core, self.host, grpc_port, max_concurrent_rpcs=self.max_connections, credentials=credentials)
+            grpc_server = GRPCReceiverServer(
+                self.core,
+                self.host,
+                grpc_port,
+                max_concurrent_rpcs=self.max_connections,
+                max_concurrent_rpcs_per_peer=self.max_connections_per_peer,
+                request_timeout_seconds=self.request_timeout_seconds,
+                credentials=credentials,
+            )
             try:
                 http_server = HTTPReceiverThread(
                     self.core,
                     self.host,
                     http_port,
                     max_connections=self.max_connections,
+                    max_connections_per_peer=self.max_connections_per_peer,
                     request_timeout_seconds=self.request_timeout_seconds,
                     ssl_context=ssl_context,
                 )

@@ -37,6 +37,7 @@ from otel_scoring.receiver._cost import (
     inflate,
 )
 from otel_scoring.receiver._limits import bounded
+from otel_scoring.receiver._peers import PEER, peer_share
 from otel_scoring.translate import LOGS, TRACES, Translation, TranslationError, records_from_export
 
 _logger = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ class RequestHead:
     ``headers`` are HTTP headers or gRPC metadata with lower-case names. ``content_length`` is the
     declared body size (HTTP ``Content-Length``; the message size for gRPC), None when undeclared.
     ``chunked``: an HTTP body sent in chunks, its size known only once read (the transport stops
-    reading it at the body limit).
+    reading it at the body limit). ``peer``: the client's address (:mod:`._peers`), whose share of
+    the memory budget the request takes; None for a caller with no address (not counted per peer).
     """
 
     transport: str
@@ -117,10 +119,11 @@ class RequestHead:
     headers: Mapping[str, str]
     content_length: Optional[int]
     chunked: bool = False
+    peer: Optional[str] = None
 
     @classmethod
-    def grpc(cls, metadata: Mapping[str, str], message_size: int, path: str = GRPC_EXPORT_PATH) -> "RequestHead":
-        return cls(GRPC, "POST", path, metadata, message_size)
+    def grpc(cls, metadata: Mapping[str, str], message_size: int, path: str = GRPC_EXPORT_PATH, peer: Optional[str] = None) -> "RequestHead":
+        return cls(GRPC, "POST", path, metadata, message_size, peer=peer)
 
     @property
     def signal(self) -> Optional[str]:
@@ -169,7 +172,11 @@ class Reply:
 
 
 class _Busy(Exception):
-    """The memory budget has no room for this request now."""
+    """The memory budget (or the peer's share of it) has no room for this request now."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 _BUSY_LOG_INTERVAL_SECONDS = 60.0
@@ -196,6 +203,9 @@ class ReceiverCore:
             copies, decoded messages at :data:`BYTES_PER_MESSAGE` each); a request that does not
             fit is answered 429 / ``RESOURCE_EXHAUSTED`` with a retry delay, one that could never fit
             413. Default 256 MiB, or what one request at the body limit may cost if that is more.
+        max_in_flight_bytes_per_peer: what the requests of one peer (client address) may hold of
+            it; past it that peer is answered 429 / ``RESOURCE_EXHAUSTED`` while others are served.
+            Default half the budget, or what one request at the body limit may cost if that is more.
     """
 
     def __init__(
@@ -205,6 +215,7 @@ class ReceiverCore:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         token: Optional[str] = None,
         max_in_flight_bytes: Optional[int] = None,
+        max_in_flight_bytes_per_peer: Optional[int] = None,
     ) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or not 1 <= max_body_bytes <= MAX_BODY_BYTES_LIMIT:
             raise ValueError(f"max_body_bytes must be an integer from 1 to {MAX_BODY_BYTES_LIMIT}, got {max_body_bytes!r}")
@@ -212,7 +223,11 @@ class ReceiverCore:
             max_in_flight_bytes = max(DEFAULT_MAX_IN_FLIGHT_BYTES, self.worst_request_bytes(max_body_bytes))
         if isinstance(max_in_flight_bytes, bool) or not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 3 * max_body_bytes:
             raise ValueError(f"max_in_flight_bytes must be an integer of at least three times max_body_bytes ({3 * max_body_bytes}), got {max_in_flight_bytes!r}")
-        self.budget = MemoryBudget(max_in_flight_bytes)
+        if max_in_flight_bytes_per_peer is None:
+            max_in_flight_bytes_per_peer = max(peer_share(max_in_flight_bytes), self.worst_request_bytes(max_body_bytes))
+        if isinstance(max_in_flight_bytes_per_peer, bool) or not isinstance(max_in_flight_bytes_per_peer, int) or max_in_flight_bytes_per_peer < 3 * max_body_bytes:
+            raise ValueError(f"max_in_flight_bytes_per_peer must be an integer of at least three times max_body_bytes ({3 * max_body_bytes}), got {max_in_flight_bytes_per_peer!r}")
+        self.budget = MemoryBudget(max_in_flight_bytes, max_in_flight_bytes_per_peer)
         if token is not None and (not isinstance(token, str) or not _BEARER_TOKEN.fullmatch(token)):
             raise ValueError("the receiver token must be a non-empty string of letters, digits and -._~+/ (optionally ending in =)")
         self.max_body_bytes = max_body_bytes
@@ -239,19 +254,25 @@ class ReceiverCore:
     def unauthorized(self, head: RequestHead) -> Reply:
         return self._unauthorized(head)
 
-    def reserve_body(self, head: RequestHead) -> Optional[int]:
-        """Take the budget share of a body not yet read: the bytes taken, or None when busy.
+    def reserve_body(self, head: RequestHead) -> Tuple[int, Optional[Reply]]:
+        """Take the budget share of a body not yet read: the bytes taken, or 0 and the busy reply.
 
         Called by a transport before it reads the body, so waiting bodies count against the budget
-        too; pass the result to :meth:`handle` as ``reserved``.
+        too (and against the peer's share); pass the bytes to :meth:`handle` as ``reserved``.
         """
         amount = head.content_length if head.content_length is not None else self.max_body_bytes
-        return amount if self.budget.take(amount) else None
+        refused = self.budget.take(amount, head.peer)
+        return (amount, None) if refused is None else (0, self.busy_reply(head, refused))
 
-    def busy_reply(self, head: RequestHead) -> Reply:
-        """429 / ``RESOURCE_EXHAUSTED`` with a retry delay: the requests in flight use the budget."""
-        self._log_busy(head)
-        return self._busy(head.encoding)
+    def give_back(self, head: RequestHead, reserved: int) -> None:
+        """Return what :meth:`reserve_body` took, for a body that will not be handled."""
+        self.budget.give_back(reserved, head.peer)
+
+    def busy_reply(self, head: RequestHead, reason: str) -> Reply:
+        """429 / ``RESOURCE_EXHAUSTED`` with a retry delay: the requests in flight (or the peer's
+        own, ``reason`` :data:`~._peers.PEER`) use the budget."""
+        self._log_busy(head, reason)
+        return self._busy(head.encoding, reason)
 
     # --- The gate -----------------------------------------------------------------------------------
 
@@ -308,14 +329,15 @@ class ReceiverCore:
         try:
             return self._handle(head, body, reserved is None, held)
         finally:
-            self.budget.give_back(held[0])
+            self.budget.give_back(held[0], head.peer)
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def _take(self, held: List[int], amount: int) -> None:
-        if not self.budget.take(amount):
-            raise _Busy()
+    def _take(self, held: List[int], amount: int, peer: Optional[str]) -> None:
+        refused = self.budget.take(amount, peer)
+        if refused is not None:
+            raise _Busy(refused)
         held[0] += amount
 
     def _handle(self, head: RequestHead, body: bytes, take_body: bool, held: List[int]) -> Reply:
@@ -327,15 +349,15 @@ class ReceiverCore:
             if len(body) > self.max_body_bytes:
                 raise _Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
             if take_body:
-                self._take(held, len(body))
+                self._take(held, len(body), head.peer)
             if head.content_encoding not in _IDENTITY:
                 # Taken before inflating, as much as the body can inflate to (deflate's best ratio
                 # is about 1032:1); what it did not need is given back after.
                 # Twice: the inflated pieces and their joined copy exist together for a moment.
                 inflatable = 2 * min(self.max_body_bytes, len(body) * 1032 + 1024)
-                self._take(held, inflatable)
+                self._take(held, inflatable, head.peer)
                 raw = self._decompress(body, head.content_encoding)
-                self.budget.give_back(inflatable - len(raw))
+                self.budget.give_back(inflatable - len(raw), head.peer)
                 held[0] -= inflatable - len(raw)
             else:
                 raw = body
@@ -343,16 +365,17 @@ class ReceiverCore:
             if messages > MAX_MESSAGES_PER_REQUEST:
                 raise _Refused(413, f"the body holds more than {MAX_MESSAGES_PER_REQUEST} messages (spans, events, links, attributes, values); send smaller batches")
             decoded_bytes = messages * BYTES_PER_MESSAGE
-            if held[0] + decoded_bytes > self.budget.limit_bytes:
-                raise _Refused(413, f"decoding the body would take more than the receiver's memory budget of {self.budget.limit_bytes} bytes; send smaller batches")
-            self._take(held, decoded_bytes)
+            ceiling = self.budget.limit_bytes if head.peer is None else self.budget.per_peer_bytes
+            if held[0] + decoded_bytes > ceiling:
+                raise _Refused(413, f"decoding the body would take more than the receiver's memory budget of {ceiling} bytes; send smaller batches")
+            self._take(held, decoded_bytes, head.peer)
             signal = head.signal or TRACES
             translation, rejected = self._translate(raw, encoding, signal)
             reason = _REJECTED_REASONS[signal]
             skipped = translation.skipped
             translation, dropped, truncated = bounded(translation)
-        except _Busy:
-            return self.busy_reply(head)
+        except _Busy as busy:
+            return self.busy_reply(head, busy.reason)
         except _Refused as refused:
             _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
             return self._error(refused.status, refused.message, encoding)
@@ -418,19 +441,30 @@ class ReceiverCore:
             return Reply(200, JSON_CONTENT_TYPE, body, message, rows, rejected)
         return Reply(200, PROTOBUF_CONTENT_TYPE, response.SerializeToString(), message, rows, rejected)
 
-    def _log_busy(self, head: RequestHead) -> None:
+    def _log_busy(self, head: RequestHead, reason: str) -> None:
         now = time.monotonic()
         if now - self._last_busy_log >= _BUSY_LOG_INTERVAL_SECONDS:  # a flood logs once a minute
             self._last_busy_log = now
-            _logger.warning(
-                "Answered an OTLP %s export %s: the requests in flight hold the receiver's memory budget of %d bytes",
-                head.transport,
-                "429" if head.transport == HTTP else "RESOURCE_EXHAUSTED",
-                self.budget.limit_bytes,
-            )
+            answer = "429" if head.transport == HTTP else "RESOURCE_EXHAUSTED"
+            if reason == PEER:
+                _logger.warning(
+                    "Answered an OTLP %s export from %s %s: that client's requests in flight hold its share of the memory budget, %d bytes",
+                    head.transport,
+                    head.peer,
+                    answer,
+                    self.budget.per_peer_bytes,
+                )
+            else:
+                _logger.warning(
+                    "Answered an OTLP %s export %s: the requests in flight hold the receiver's memory budget of %d bytes",
+                    head.transport,
+                    answer,
+                    self.budget.limit_bytes,
+                )
 
-    def _busy(self, encoding: Optional[Encoding]) -> Reply:
-        reply = self._error(429, "the receiver is busy with other exports; retry later", encoding)
+    def _busy(self, encoding: Optional[Encoding], reason: str = "") -> Reply:
+        message = "this client has too many exports in flight; retry later" if reason == PEER else "the receiver is busy with other exports; retry later"
+        reply = self._error(429, message, encoding)
         seconds = BUSY_RETRY_AFTER_SECONDS
         return Reply(reply.status, reply.content_type, reply.body, reply.message, headers=(("Retry-After", str(seconds)),), retry_after_seconds=seconds)
 

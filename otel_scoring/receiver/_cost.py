@@ -12,8 +12,9 @@ signal and both transports:
   :data:`MAX_MESSAGES_PER_REQUEST`; JSON by its braces), so a body over the cap is refused
   before the protobuf parser or ``json.loads`` builds anything;
 * :class:`MemoryBudget` holds what every request in flight may cost together (its body, its
-  inflated copy and :data:`BYTES_PER_MESSAGE` per decoded message); a request that does not fit
-  is answered 429 / ``RESOURCE_EXHAUSTED`` with a retry delay, as OTLP asks of a busy server.
+  inflated copy and :data:`BYTES_PER_MESSAGE` per decoded message), and what the requests of any
+  one peer may (:mod:`._peers`); a request that does not fit is answered 429 /
+  ``RESOURCE_EXHAUSTED`` with a retry delay, as OTLP asks of a busy server.
 
 Each body byte can describe at most half a message (an empty one is a tag and a length), so a body
 shorter than twice the cap needs no counting at all: only large bodies pay for the scan.
@@ -21,9 +22,10 @@ shorter than twice the cap needs no counting at all: only large bodies pay for t
 
 from __future__ import annotations
 
-import threading
 import zlib
 from typing import Dict, List, Tuple
+
+from otel_scoring.receiver._peers import SharedLimit
 
 MAX_COMPRESSED_MEMBERS = 64  # exporters send one gzip member; a few are allowed, thousands are not
 MAX_MESSAGES_PER_REQUEST = 512 * 1024  # spans, events, links, attributes, values: about 100 MB parsed
@@ -183,29 +185,23 @@ def count_json_objects(raw: bytes, cap: int = MAX_MESSAGES_PER_REQUEST) -> int:
 # --- The budget of every request in flight ---------------------------------------------------------
 
 
-class MemoryBudget:
-    """Bytes that requests in flight may hold together; a request takes its share or is refused.
+class MemoryBudget(SharedLimit):
+    """Bytes that requests in flight may hold together, and any one peer of them; a request takes
+    its share or is refused.
 
     Never blocks: a request that does not fit is answered at once (429 / ``RESOURCE_EXHAUSTED``),
-    so a flood of expensive requests cannot queue up memory either.
+    so a flood of expensive requests cannot queue up memory either. :meth:`take` returns None when
+    the bytes are taken, else whose limit is reached (``_peers.PEER`` or ``_peers.TOTAL``).
     """
 
-    def __init__(self, limit_bytes: int) -> None:
-        self.limit_bytes = limit_bytes
-        self._used = 0
-        self._lock = threading.Lock()
+    @property
+    def limit_bytes(self) -> int:
+        return self.limit
 
-    def take(self, amount: int) -> bool:
-        with self._lock:
-            if self._used + amount > self.limit_bytes:
-                return False
-            self._used += amount
-            return True
-
-    def give_back(self, amount: int) -> None:
-        with self._lock:
-            self._used = max(0, self._used - amount)
+    @property
+    def per_peer_bytes(self) -> int:
+        return self.per_peer
 
     @property
     def used_bytes(self) -> int:
-        return self._used
+        return self.used

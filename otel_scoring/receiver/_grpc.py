@@ -1,38 +1,58 @@
-"""OTLP/gRPC: the generated ``TraceService`` and ``LogsService`` as thin adapters over the core.
+"""OTLP/gRPC: ``TraceService.Export`` and ``LogsService.Export`` on an asyncio gRPC server, over the core.
 
-Each ``Export`` method is registered with the generated service's name but without its deserializer: the
-core decodes the bytes itself, so a malformed message is answered ``INVALID_ARGUMENT`` like any
-other bad request (gRPC's own deserializer would answer ``INTERNAL``). gRPC decompresses gzip and
-enforces the size limit (``grpc.max_receive_message_length``, set to the core's ``max_body_bytes``:
-``RESOURCE_EXHAUSTED``, after decompression too) before the servicer runs. At most
-``max_concurrent_rpcs`` calls are in progress at once; more are answered ``RESOURCE_EXHAUSTED``.
-The bearer token, when set, is checked by :class:`TokenInterceptor` from the call's
-``authorization`` metadata before the message is awaited (and again by the core). A request the
-memory budget has no room for is answered ``RESOURCE_EXHAUSTED`` with a ``RetryInfo``.
+The server is ``grpc.aio``, on an event loop of its own thread, so a call waiting for its message
+costs a coroutine, not a thread: a client that opens calls and never sends (with or without the
+token) cannot take the workers good exports need. Each ``Export`` is registered under the
+generated service's name as a *stream*-unary handler without a deserializer, so it runs as soon
+as the call's headers arrive, before any message, and reads the message itself:
+
+1. the bearer token, when set, is checked from the call's metadata: without it, ``UNAUTHENTICATED``
+   at once;
+2. the call takes a *waiting* place: at most ``WAITING_PER_SLOT`` times ``max_connections`` calls
+   wait for their message, and one peer (client address, :mod:`._peers`) at most its share of
+   them; its message must arrive within ``request_timeout_seconds`` (or the call's own deadline),
+   else ``DEADLINE_EXCEEDED``;
+3. with its message the call takes a *slot*: at most ``max_connections`` calls are handled at once
+   and one peer at most ``max_connections_per_peer`` (half by default); the core then decodes and
+   stores on one of :data:`MAX_WORKERS` threads.
+
+Past a limit, or when the memory budget (or the peer's share of it) has no room, the call is
+answered ``RESOURCE_EXHAUSTED`` with a ``RetryInfo``, which OTLP exporters retry. The core decodes
+the bytes itself, so a malformed message is answered ``INVALID_ARGUMENT`` like any other bad
+request (gRPC's own deserializer would answer ``INTERNAL``). gRPC decompresses gzip and enforces
+the size limit (``grpc.max_receive_message_length``, set to the core's ``max_body_bytes``:
+``RESOURCE_EXHAUSTED``, after decompression too) before the message is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Awaitable, Dict, Iterable, Optional, Tuple, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from otel_scoring.receiver._core import GRPC_EXPORT_PATH, GRPC_LOGS_EXPORT_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._core import BUSY_RETRY_AFTER_SECONDS, GRPC_EXPORT_PATH, GRPC_LOGS_EXPORT_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._peers import PEER, WAITING_PER_SLOT, SharedLimit, peer_of_grpc, peer_share
 
 _logger = logging.getLogger(__name__)
 
 SERVICE_NAME = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 LOGS_SERVICE_NAME = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
-MAX_WORKERS = 4
-# Calls beyond this many at once are answered RESOURCE_EXHAUSTED instead of queueing without bound.
-MAX_CONCURRENT_RPCS = 32
+MAX_WORKERS = 4  # threads decoding and storing; calls waiting for a message hold none
+DEFAULT_MAX_CONCURRENT_RPCS = 32
+_START_TIMEOUT_SECONDS = 30.0  # binding and starting on the server's loop
+_BUSY_WARNING_INTERVAL_SECONDS = 60.0
 
 _STATUS_CODES: Dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
+_T = TypeVar("_T")
 
 
 def call_metadata(pairs: Optional[Iterable[Tuple[str, Any]]]) -> Dict[str, str]:
@@ -49,63 +69,102 @@ def call_metadata(pairs: Optional[Iterable[Tuple[str, Any]]]) -> Dict[str, str]:
     return metadata
 
 
-def abort_with(context: grpc.ServicerContext, reply: Reply) -> None:
+async def abort_with(context: grpc.aio.ServicerContext, reply: Reply) -> None:
     """End the call with the reply's status; a busy reply carries its retry delay as ``RetryInfo``."""
     code = _STATUS_CODES.get(reply.grpc_status_name, grpc.StatusCode.UNKNOWN)
+    trailers: Tuple[Tuple[str, bytes], ...] = ()
     if reply.retry_after_seconds is not None:
         retry = error_details_pb2.RetryInfo()
         retry.retry_delay.FromSeconds(reply.retry_after_seconds)
         details = status_pb2.Status(code=code.value[0], message=reply.message)
         details.details.add().Pack(retry)
-        context.set_trailing_metadata(
-            (
-                ("grpc-status-details-bin", details.SerializeToString()),  # the standard place
-                ("google.rpc.retryinfo-bin", retry.SerializeToString()),  # where the Python SDK reads it
-            )
+        trailers = (
+            ("grpc-status-details-bin", details.SerializeToString()),  # the standard place
+            ("google.rpc.retryinfo-bin", retry.SerializeToString()),  # where the Python SDK reads it
         )
-    context.abort(code, reply.message)  # raises
+    await context.abort(code, reply.message, trailers)  # raises
 
 
-class TokenInterceptor(grpc.ServerInterceptor):
-    """Checks the bearer token from the call's metadata before gRPC waits for the message.
-
-    A call without it is answered ``UNAUTHENTICATED`` at once by a handler that never reads a
-    message, so a client that opens calls and sends nothing holds no worker thread waiting for one.
-    """
-
-    def __init__(self, core: ReceiverCore) -> None:
-        self._core = core
-
-    def intercept_service(self, continuation: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
-        metadata = call_metadata(handler_call_details.invocation_metadata)
-        if self._core.authorized(metadata):
-            return continuation(handler_call_details)
-        reply = self._core.unauthorized(RequestHead.grpc(metadata, 0))
-
-        def refuse(requests: Any, context: grpc.ServicerContext) -> None:
-            abort_with(context, reply)
-
-        # Stream-unary: its behaviour runs without waiting for a request message.
-        return grpc.stream_unary_rpc_method_handler(refuse)
+def _busy_call(reason: str) -> Reply:
+    if reason == PEER:
+        message = "this client has too many calls in progress; retry later"
+    else:
+        message = "too many calls in progress; retry later"
+    reply = ReceiverCore.error_reply(429, message)
+    return Reply(reply.status, reply.content_type, reply.body, message, retry_after_seconds=BUSY_RETRY_AFTER_SECONDS)
 
 
-class TraceServiceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """``TraceService.Export`` (and, with ``path``, ``LogsService.Export``), taking and returning serialized messages."""
+class _Calls:
+    """What calls may hold: places to wait for a message and slots to be handled, per peer too."""
 
-    def __init__(self, core: ReceiverCore, path: str = GRPC_EXPORT_PATH) -> None:
+    def __init__(self, max_connections: int, per_peer: int) -> None:
+        self.waiting = SharedLimit(WAITING_PER_SLOT * max_connections, WAITING_PER_SLOT * per_peer)
+        self.slots = SharedLimit(max_connections, per_peer)
+        self._last_warning = -math.inf
+
+    def log_refused(self, peer: str, reason: str, what: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= _BUSY_WARNING_INTERVAL_SECONDS:  # a flood logs once a minute
+            self._last_warning = now
+            whose = f"the client {peer} holds its share" if reason == PEER else "all are taken"
+            _logger.warning("OTLP/gRPC calls refused with RESOURCE_EXHAUSTED: %s of the %s", whose, what)
+
+
+class _Export:
+    """One ``Export`` method: token, waiting place, message, slot, then the core on a worker thread."""
+
+    def __init__(self, core: ReceiverCore, path: str, calls: _Calls, executor: ThreadPoolExecutor, request_timeout_seconds: float) -> None:
         self._core = core
         self._path = path
+        self._calls = calls
+        self._executor = executor
+        self._request_timeout_seconds = request_timeout_seconds
 
-    def Export(self, request: bytes, context: grpc.ServicerContext) -> bytes:  # noqa: N802 - the generated name
-        head = RequestHead.grpc(call_metadata(context.invocation_metadata()), len(request), self._path)
-        reply = self._core.handle(head, request)
+    async def export(self, requests: Any, context: grpc.aio.ServicerContext) -> bytes:
+        peer = peer_of_grpc(context.peer())
+        metadata = call_metadata(context.invocation_metadata())
+        if not self._core.authorized(metadata):
+            await abort_with(context, self._core.unauthorized(RequestHead.grpc(metadata, 0, self._path, peer)))
+        message = await self._message(context, peer)
+        refused = self._calls.slots.take(1, peer)
+        if refused is not None:
+            self._calls.log_refused(peer, refused, "call slots")
+            await abort_with(context, _busy_call(refused))
+        try:
+            head = RequestHead.grpc(metadata, len(message), self._path, peer)
+            reply = await asyncio.get_running_loop().run_in_executor(self._executor, self._core.handle, head, message)
+        finally:
+            self._calls.slots.give_back(1, peer)
         if not reply.ok:
-            abort_with(context, reply)
+            await abort_with(context, reply)
         return reply.body
+
+    async def _message(self, context: grpc.aio.ServicerContext, peer: str) -> bytes:
+        """The call's one message, awaited in a waiting place for at most the request timeout."""
+        refused = self._calls.waiting.take(1, peer)
+        if refused is not None:
+            self._calls.log_refused(peer, refused, "places for calls waiting for their message")
+            await abort_with(context, _busy_call(refused))
+        try:
+            timeout = self._request_timeout_seconds
+            remaining = context.time_remaining()
+            if remaining is not None:
+                timeout = min(timeout, max(0.0, remaining))
+            try:
+                message = await asyncio.wait_for(context.read(), timeout)
+            except asyncio.TimeoutError:
+                message = None
+        finally:
+            self._calls.waiting.give_back(1, peer)
+        if message is None:
+            await abort_with(context, ReceiverCore.error_reply(408, "the message did not arrive within the request timeout"))
+        if not isinstance(message, bytes):  # grpc.aio.EOF: the client half-closed without one
+            await abort_with(context, ReceiverCore.error_reply(400, "the call ended without a message"))
+        return message  # type: ignore[return-value]
 
 
 class GRPCReceiverServer:
-    """A gRPC server with the trace and logs services, bound at construction."""
+    """A ``grpc.aio`` server with the trace and logs services, on its own event loop thread, bound at construction."""
 
     def __init__(
         self,
@@ -113,52 +172,76 @@ class GRPCReceiverServer:
         host: str,
         port: int,
         *,
-        max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS,
+        max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
+        max_concurrent_rpcs_per_peer: Optional[int] = None,
+        request_timeout_seconds: float = 30.0,
         credentials: Optional[grpc.ServerCredentials] = None,
     ) -> None:
+        per_peer = peer_share(max_concurrent_rpcs) if max_concurrent_rpcs_per_peer is None else min(max_concurrent_rpcs, max_concurrent_rpcs_per_peer)
+        self._calls = _Calls(max_concurrent_rpcs, per_peer)
         self._executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="otel-scoring-grpc")
-        self._server = grpc.server(
-            self._executor,
-            maximum_concurrent_rpcs=max_concurrent_rpcs,
-            interceptors=(TokenInterceptor(core),) if core.requires_token else (),
-            options=[
-                # The same limit as OTLP/HTTP: gRPC checks it on the decompressed message as well.
-                ("grpc.max_receive_message_length", core.max_body_bytes),
-                # Without this, a second server on a taken port would silently share it (Linux).
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="otel-scoring-grpc-loop", daemon=True)
+        self._thread.start()
+        self._server: Any = None
+        self._stopped = False
+        exports = {path: _Export(core, path, self._calls, self._executor, request_timeout_seconds) for path in (GRPC_EXPORT_PATH, GRPC_LOGS_EXPORT_PATH)}
+        options = [
+            # The same limit as OTLP/HTTP: gRPC checks it on the decompressed message as well.
+            ("grpc.max_receive_message_length", core.max_body_bytes),
+            # Without this, a second server on a taken port would silently share it (Linux).
+            ("grpc.so_reuseport", 0),
+        ]
+        # The hard outer bound on calls: every waiting place and slot, twice over for calls
+        # being refused; our own limits answer first, with a RetryInfo.
+        outer = 2 * (self._calls.waiting.limit + self._calls.slots.limit)
+        try:
+            self.port: int = self._run(self._bind(host, port, exports, options, outer, credentials))
+        except BaseException:
+            self._shut_loop()
+            raise
+
+    async def _bind(self, host: str, port: int, exports: Dict[str, _Export], options: Any, outer: int, credentials: Optional[grpc.ServerCredentials]) -> int:
+        # Created on the loop's own thread: a grpc.aio server belongs to the loop running it.
+        self._server = grpc.aio.server(options=options, maximum_concurrent_rpcs=outer)
         handlers = [
-            grpc.method_handlers_generic_handler(
-                service,
-                {"Export": grpc.unary_unary_rpc_method_handler(TraceServiceReceiver(core, path).Export)},  # bytes in, bytes out
-            )
+            grpc.method_handlers_generic_handler(service, {"Export": grpc.stream_unary_rpc_method_handler(exports[path].export)})  # bytes in, bytes out
             for service, path in ((SERVICE_NAME, GRPC_EXPORT_PATH), (LOGS_SERVICE_NAME, GRPC_LOGS_EXPORT_PATH))
         ]
         self._server.add_generic_rpc_handlers(handlers)
         bind_host = f"[{host}]" if ":" in host else host
+        address = f"{bind_host}:{port}"
         try:
-            address = f"{bind_host}:{port}"
             bound = self._server.add_insecure_port(address) if credentials is None else self._server.add_secure_port(address, credentials)
         except RuntimeError as exc:
-            bound = 0
-            reason: Optional[str] = str(exc)
+            bound, reason = 0, str(exc)
         else:
-            reason = None
+            reason = ""
         if not bound:
-            self._server.stop(None)
-            self._executor.shutdown(wait=False)
+            await self._server.stop(None)
             raise OSError(f"could not bind OTLP/gRPC to {host}:{port}" + (f" ({reason})" if reason else ""))
-        self.port: int = bound
-        self._stopped = False
+        return int(bound)
+
+    def _run(self, coroutine: Awaitable[_T], timeout: float = _START_TIMEOUT_SECONDS) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)  # type: ignore[arg-type]
 
     def start(self) -> None:
-        self._server.start()
+        self._run(self._server.start())
 
     def stop(self, timeout_seconds: float) -> None:
         """Stop taking calls, give those in flight ``timeout_seconds``, then cancel them."""
         if self._stopped:
             return
         self._stopped = True
-        self._server.stop(grace=timeout_seconds).wait(timeout_seconds + 1.0)
+        try:
+            self._run(self._server.stop(grace=timeout_seconds), timeout_seconds + 1.0)
+        except Exception:  # the loop is wedged or the wait ran out: the thread is a daemon
+            _logger.debug("The OTLP/gRPC server did not stop cleanly", exc_info=True)
+        self._shut_loop()
+
+    def _shut_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5.0)
+        if not self._thread.is_alive():
+            self._loop.close()
         self._executor.shutdown(wait=False)

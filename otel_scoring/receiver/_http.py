@@ -15,6 +15,8 @@ What a hostile client cannot do to it:
   only once its headers are complete (past them the request is answered ``503`` with
   ``Retry-After``, which an OTLP exporter retries); waiting connections hold no slot, and when
   too many wait the one waiting longest is closed (see :class:`OTLPHTTPServer`);
+* starve others from one address: a peer holds at most its share (half by default) of the
+  slots, waiting places, threads and memory budget, and hears 429 past it;
 * be heard without the token: a wrong ``Authorization`` line ends the request as it arrives, and
   a request without the token is answered 401 before anything about its framing or method;
 * get an HTML error page: errors the standard library detects itself (a malformed request line,
@@ -46,6 +48,7 @@ from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
+from otel_scoring.receiver._peers import PEER, TOTAL, WAITING_PER_SLOT, SharedLimit, peer_of_address, peer_share
 
 _logger = logging.getLogger(__name__)
 
@@ -53,8 +56,6 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_CONNECTIONS = 32
 # The request line and headers must arrive within this long (or the request timeout, if shorter).
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
-# Connections that have not sent a whole request head, per request slot, before the oldest is closed.
-WAITING_PER_SLOT = 4
 # How long a reply may take to leave: replies are small, so only a client not reading at all waits.
 _WRITE_TIMEOUT_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.1  # how quickly serve_forever notices shutdown()
@@ -100,7 +101,8 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         self.rfile = self._lines
         self._refused = False
         self._key = self.connection.fileno()
-        self.server.start_waiting(self._key, self.connection)
+        self._peer = peer_of_address(self.client_address)
+        self.server.start_waiting(self._key, self.connection, self._peer)
 
     def finish(self) -> None:
         self.server.stop_waiting(self._key)
@@ -130,16 +132,17 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         self._reader.deadline = self._request_deadline
         server = self.server
         server.stop_waiting(self._key)
-        if not server.slots.acquire(blocking=False):
-            server.log_busy(self.client_address)
-            self._refuse(_busy_reply())
+        refused = server.slots.take(1, self._peer)
+        if refused is not None:
+            server.log_busy(self.client_address, refused)
+            self._refuse(_busy_reply(refused))
             return
         try:
             self._answer()
         finally:
-            server.slots.release()
+            server.slots.give_back(1, self._peer)
             if not self.close_connection:
-                server.start_waiting(self._key, self.connection)  # kept alive: waiting for its next request
+                server.start_waiting(self._key, self.connection, self._peer)  # kept alive: waiting for its next request
 
     # Any other method reaches the core, which refuses it with 405.
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_POST
@@ -176,7 +179,7 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         lengths = self.headers.get_all("Content-Length") or []
         chunked = headers.get("transfer-encoding", "").strip().lower() == "chunked" and not lengths
         path = urlsplit(self.path).path
-        return RequestHead(HTTP, self.command, path, headers, _content_length(headers, lengths), chunked)
+        return RequestHead(HTTP, self.command, path, headers, _content_length(headers, lengths), chunked, self._peer)
 
     def _refusal(self, head: RequestHead) -> Optional[Reply]:
         core = self.server.core
@@ -195,22 +198,22 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
             self._refuse(refusal)
             return
         core = self.server.core
-        reserved = core.reserve_body(head)  # before reading: waiting bodies count as well
-        if reserved is None:
-            self._refuse(core.busy_reply(head))
+        reserved, busy = core.reserve_body(head)  # before reading: waiting bodies count as well
+        if busy is not None:
+            self._refuse(busy)
             return
         try:
             body = self._read_body(head)
         except _ClientGone:
-            core.budget.give_back(reserved)
+            core.give_back(head, reserved)
             self.close_connection = True  # the client went away mid-body; nobody to answer
             return
         except _BadBody as bad:
-            core.budget.give_back(reserved)
+            core.give_back(head, reserved)
             self._refuse(ReceiverCore.error_reply(bad.status, bad.message, head.encoding))
             return
         except BaseException:
-            core.budget.give_back(reserved)
+            core.give_back(head, reserved)
             raise
         self._send(core.handle(head, body, reserved))
 
@@ -412,15 +415,19 @@ def _content_length(headers: dict, lengths: List[str]) -> Optional[int]:
     return int(raw)
 
 
-def _busy_reply() -> Reply:
-    reply = ReceiverCore.error_reply(503, "too many connections; retry later")
+def _busy_reply(reason: str) -> Reply:
+    """503 when every slot is taken; 429 when this client holds its whole share of them."""
+    if reason == PEER:
+        reply = ReceiverCore.error_reply(429, "this client has too many requests in progress; retry later")
+    else:
+        reply = ReceiverCore.error_reply(503, "too many connections; retry later")
     return Reply(reply.status, reply.content_type, reply.body, reply.message, headers=(("Retry-After", str(_BUSY_RETRY_AFTER_SECONDS)),))
 
 
-def _busy_response() -> bytes:
-    reply = ReceiverCore.error_reply(503, "too many connections; retry later")
+def _busy_response(reason: str) -> bytes:
+    reply = _busy_reply(reason)
     head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
+        f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n"
         f"Content-Type: {reply.content_type}\r\n"
         f"Content-Length: {len(reply.body)}\r\n"
         f"Retry-After: {_BUSY_RETRY_AFTER_SECONDS}\r\n"
@@ -448,6 +455,12 @@ class OTLPHTTPServer(ThreadingHTTPServer):
     trickling its headers (slowloris) thus neither holds a slot nor keeps a good exporter, whose
     headers arrive at once, from being heard. The threads never block shutdown: requests in
     flight are awaited by the core, with a deadline.
+
+    Per peer (client address, :mod:`._peers`): one peer holds at most ``max_connections_per_peer``
+    slots (half by default; past them its requests are answered 429 with ``Retry-After``), as
+    many times ``WAITING_PER_SLOT`` waiting connections (past them its own longest-waiting one is
+    closed, nobody else's) and connection threads in proportion (past them it is answered 429
+    without a thread). One client saturating the receiver leaves the rest to the others.
     Mounted :class:`Route` s answer the paths they handle, within the same connection limits.
     """
 
@@ -467,23 +480,27 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         core: ReceiverCore,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_peer: Optional[int] = None,
         request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
+        per_peer = peer_share(max_connections) if max_connections_per_peer is None else min(max_connections, max_connections_per_peer)
         self.core = core
         self.request_timeout_seconds = request_timeout_seconds
         self.header_timeout_seconds = min(request_timeout_seconds, DEFAULT_HEADER_TIMEOUT_SECONDS)
         self._ssl_context = ssl_context
         self.max_connections = max_connections
         self.max_waiting = WAITING_PER_SLOT * max_connections
-        self.slots = threading.BoundedSemaphore(max_connections)
-        self._waiting: "OrderedDict[int, socket.socket]" = OrderedDict()
+        self.max_waiting_per_peer = WAITING_PER_SLOT * per_peer
+        self.slots = SharedLimit(max_connections, per_peer)
+        self._waiting: "OrderedDict[int, Tuple[socket.socket, str]]" = OrderedDict()
+        self._waiting_by_peer: Dict[str, int] = {}
         self._waiting_lock = threading.Lock()
         # Every connection thread, waiting, busy or closing: the hard bound on threads.
-        self._thread_slots = threading.BoundedSemaphore(self.max_waiting + max_connections)
+        self._thread_slots = SharedLimit(self.max_waiting + max_connections, self.max_waiting_per_peer + per_peer)
         self._last_busy_warning = -math.inf
         self._last_eviction_warning = -math.inf
-        self._busy_response = _busy_response()
+        self._busy_responses = {reason: _busy_response(reason) for reason in (PEER, TOTAL)}
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _OTLPRequestHandler)
@@ -494,16 +511,18 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._thread_slots.acquire(blocking=False):
-            self._refuse_busy(request, client_address)
+        peer = peer_of_address(client_address)
+        refused = self._thread_slots.take(1, peer)
+        if refused is not None:
+            self._refuse_busy(request, client_address, refused)
             return
         key = request.fileno()
-        self.start_waiting(key, request)  # before the thread starts, so the count holds at once
+        self.start_waiting(key, request, peer)  # before the thread starts, so the count holds at once
         try:
             super().process_request(request, client_address)  # starts the connection's thread
         except BaseException:
             self.stop_waiting(key)
-            self._thread_slots.release()
+            self._thread_slots.give_back(1, peer)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -512,23 +531,40 @@ class OTLPHTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self.stop_waiting(key)
-            self._thread_slots.release()
+            self._thread_slots.give_back(1, peer_of_address(client_address))
 
-    def start_waiting(self, key: int, connection: socket.socket) -> None:
+    def start_waiting(self, key: int, connection: socket.socket, peer: str) -> None:
         """Count the connection on file descriptor ``key`` as waiting; close the longest-waiting
-        one if too many wait. Called again for the same key, it keeps its place (TLS wraps the
+        one of the same peer if that peer has its share waiting, else the longest-waiting one of
+        all if too many wait. Called again for the same key, it keeps its place (TLS wraps the
         socket after it was counted)."""
         evicted = None
         with self._waiting_lock:
-            if key not in self._waiting and len(self._waiting) >= self.max_waiting:
-                _, evicted = self._waiting.popitem(last=False)
-            self._waiting[key] = connection
+            if key not in self._waiting:
+                if self._waiting_by_peer.get(peer, 0) >= self.max_waiting_per_peer:
+                    oldest = next(waiting for waiting, (_, owner) in self._waiting.items() if owner == peer)
+                    evicted = self._pop_waiting(oldest)
+                elif len(self._waiting) >= self.max_waiting:
+                    evicted = self._pop_waiting(next(iter(self._waiting)))
+                self._waiting_by_peer[peer] = self._waiting_by_peer.get(peer, 0) + 1
+            self._waiting[key] = (connection, peer)
         if evicted is not None:
             self._evict(evicted)
 
     def stop_waiting(self, key: int) -> None:
         with self._waiting_lock:
-            self._waiting.pop(key, None)
+            if key in self._waiting:
+                self._pop_waiting(key)
+
+    def _pop_waiting(self, key: int) -> socket.socket:
+        """Under the waiting lock: forget a waiting connection, in both counts."""
+        connection, peer = self._waiting.pop(key)
+        left = self._waiting_by_peer[peer] - 1
+        if left:
+            self._waiting_by_peer[peer] = left
+        else:
+            del self._waiting_by_peer[peer]
+        return connection
 
     def _evict(self, connection: socket.socket) -> None:
         now = time.monotonic()
@@ -540,19 +576,23 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         except OSError:
             pass
 
-    def log_busy(self, client_address: Any) -> None:
+    def log_busy(self, client_address: Any, reason: str) -> None:
         now = time.monotonic()
         if now - self._last_busy_warning >= _BUSY_WARNING_INTERVAL_SECONDS:
             self._last_busy_warning = now
-            _logger.warning("OTLP/HTTP requests refused with 503: all %d slots are in use (latest from %s)", self.max_connections, client_address[0])
+            if reason == PEER:
+                _logger.warning("OTLP/HTTP requests from %s refused with 429: that client holds its share of the connections", client_address[0])
+            else:
+                _logger.warning("OTLP/HTTP requests refused with 503: all %d slots are in use (latest from %s)", self.max_connections, client_address[0])
 
-    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
-        """Answer 503 without a thread: runs on the accepting thread, so it must never block."""
-        self.log_busy(client_address)
+    def _refuse_busy(self, request: socket.socket, client_address: Any, reason: str) -> None:
+        """Answer 503 (429 past the peer's share) without a thread: runs on the accepting thread,
+        so it must never block."""
+        self.log_busy(client_address, reason)
         if self._ssl_context is None:
             try:
                 request.setblocking(False)
-                request.send(self._busy_response)  # a fresh socket's send buffer takes it whole
+                request.send(self._busy_responses[reason])  # a fresh socket's send buffer takes it whole
             except OSError:
                 pass
         self.shutdown_request(request)
@@ -586,11 +626,17 @@ class HTTPReceiverThread:
         port: int,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_peer: Optional[int] = None,
         request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self._server = OTLPHTTPServer(
-            (host, port), core, max_connections=max_connections, request_timeout_seconds=request_timeout_seconds, ssl_context=ssl_context
+            (host, port),
+            core,
+            max_connections=max_connections,
+            max_connections_per_peer=max_connections_per_peer,
+            request_timeout_seconds=request_timeout_seconds,
+            ssl_context=ssl_context,
         )
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(

@@ -242,9 +242,10 @@ class ReceiverProcess:
     Every start appends to ``log_path``. Always used as a context manager, which kills it at the end.
     """
 
-    def __init__(self, db_path: Path, log_path: Path) -> None:
+    def __init__(self, db_path: Path, log_path: Path, args: Sequence[str] = ()) -> None:
         self.db_path = db_path
         self.log_path = log_path
+        self.args = list(args)  # more serve options
         self.grpc_port, self.http_port = free_ports(2)
         self._process: Optional[subprocess.Popen] = None
 
@@ -257,7 +258,7 @@ class ReceiverProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, timeout: float = 30.0) -> "ReceiverProcess":
-        command = [sys.executable, "-m", "otel_scoring", "serve", "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port), "--db", str(self.db_path)]
+        command = [sys.executable, "-m", "otel_scoring", "serve", "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port), "--db", str(self.db_path), *self.args]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
