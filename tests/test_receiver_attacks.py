@@ -24,10 +24,10 @@ from support.receiver_support import EXPORT_METHOD, TIMEOUT_SECONDS, grpc_status
 
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.receiver._cost import MAX_COMPRESSED_MEMBERS, MAX_MESSAGES_PER_REQUEST
-from otel_scoring.receiver._http import DEFAULT_HEADER_TIMEOUT_SECONDS
 from otel_scoring.store import ScoreStore
 
 TOKEN = "s3cret-token"
+ATTACKER = "127.0.0.2"  # another peer on loopback: good exports come from 127.0.0.1
 
 
 def _delimited(tag: int, payload: bytes) -> bytes:
@@ -91,7 +91,7 @@ def test_gzipped_json_of_millions_of_empty_objects_is_refused_413(receiver, stor
 
 
 def test_a_body_of_many_compressed_members_is_refused_in_linear_time(receiver, store):
-    """2 MiB of empty zlib members (once 21 s of CPU each) is answered 400 at once; 32 of them in parallel do not stop a good export."""
+    """2 MiB of empty zlib members (once 21 s of CPU each) is answered 400 at once; 32 of them in parallel from another address do not stop a good export."""
     member = zlib.compress(b"")
     body = member * (2 * 1024 * 1024 // len(member))
     # Refused at the member cap, so the work is bounded whatever the body holds (the time it takes
@@ -102,7 +102,7 @@ def test_a_body_of_many_compressed_members_is_refused_in_linear_time(receiver, s
 
     def attack() -> None:
         try:
-            results.append(http_request(receiver.http_port, body, headers={"Content-Encoding": "deflate"})[0])
+            results.append(http_request(receiver.http_port, body, headers={"Content-Encoding": "deflate"}, source=ATTACKER)[0])
         except OSError:  # answered and closed before the whole body was sent: refused as well
             results.append("closed")
 
@@ -112,7 +112,7 @@ def test_a_body_of_many_compressed_members_is_refused_in_linear_time(receiver, s
     assert good_export(receiver, "among-members") == 200
     for thread in threads:
         thread.join(TIMEOUT_SECONDS)
-    assert len(results) == 32 and set(results) <= {400, 503, "closed"}
+    assert len(results) == 32 and set(results) <= {400, 429, 503, "closed"}  # 429: past the attacker's share
     assert [score.name for score in store.scores()] == ["among-members"]
 
 
@@ -224,14 +224,15 @@ def test_forty_slowloris_connections_do_not_stop_good_exports(store, with_token)
 
 
 def test_a_wrong_token_header_is_refused_before_the_rest_of_the_headers_arrive(token_receiver):
-    """The request line and a wrong Authorization line, then silence: 401 at once, not after the header timeout."""
+    """The request line and a wrong Authorization line, the rest of the headers held back: the client hears 401 and the connection closes.
+
+    A request whose headers never complete gets no answer at all (the header deadline closes its
+    connection silently), so a 401 here can only be the refusal of the header as it arrived.
+    """
     with socket.create_connection(("127.0.0.1", token_receiver.http_port), timeout=TIMEOUT_SECONDS) as connection:
-        started = time.monotonic()
-        connection.sendall(b"POST /v1/traces HTTP/1.1\r\nAuthorization: Bearer wrong\r\n")
+        connection.sendall(b"POST /v1/traces HTTP/1.1\r\nAuthorization: Bearer wrong\r\n")  # no blank line: headers incomplete
         answer = read_until_closed(connection)
-    assert status_of(answer) == 401
-    # Well before the header deadline, which is what would answer a client that stays silent.
-    assert time.monotonic() - started < DEFAULT_HEADER_TIMEOUT_SECONDS / 2
+    assert status_of(answer) == 401 and b"WWW-Authenticate: Bearer" in answer
 
 
 # --- Authentication comes first ------------------------------------------------------------------------

@@ -85,12 +85,15 @@ def http_request(
     path: str = "/v1/traces",
     headers: Optional[Dict[str, str]] = None,
     tls: Optional[ssl.SSLContext] = None,
+    source: Optional[str] = None,
 ) -> Tuple[int, Dict[str, str], bytes]:
-    """Status, headers (lower-case names) and body of one request on a fresh connection."""
+    """Status, headers (lower-case names) and body of one request on a fresh connection, from the
+    loopback address ``source`` when given (``127.0.0.2``: another peer of the receiver)."""
+    bind = None if source is None else (source, 0)
     if tls is None:
-        connection: http.client.HTTPConnection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
+        connection: http.client.HTTPConnection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS, source_address=bind)
     else:
-        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS, context=tls)
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS, context=tls, source_address=bind)
     sent = dict(headers or {})
     if content_type is not None:
         sent.setdefault("Content-Type", content_type)
