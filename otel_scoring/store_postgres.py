@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from otel_scoring import store as _sqlite_store
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -208,10 +208,20 @@ class PostgresScoreStore:
 
     def add(self, translation: Any) -> int:
         """Upsert the ``scores`` and ``metadata`` of a translation; returns the rows written."""
-        return self.add_records(getattr(translation, "scores", ()), getattr(translation, "metadata", ()))
+        return self.add_records(getattr(translation, "scores", ()), getattr(translation, "metadata", ()), getattr(translation, "resources", None))
 
-    def add_records(self, scores: Iterable[ScoreRecord] = (), metadata: Iterable[MetadataRecord] = ()) -> int:
-        """Upsert score and metadata records, refusing those dated far ahead as the SQLite store does."""
+    def add_records(
+        self,
+        scores: Iterable[ScoreRecord] = (),
+        metadata: Iterable[MetadataRecord] = (),
+        resources: Optional[Mapping[str, Tuple[Mapping[str, Any], bool]]] = None,
+    ) -> int:
+        """Upsert score and metadata records, refusing those dated far ahead as the SQLite store does.
+
+        Takes what the SQLite store's ``add_records`` takes, so callers need not know which store
+        they write; ``resources`` feed the SQLite store's run rows (the dashboard's cohorts), which
+        this store does not keep yet, so they are not read here.
+        """
         scores, metadata = refuse_future_records(scores, metadata)
         score_rows = [_score_row(record) for record in scores]
         metadata_rows = [_metadata_row(record) for record in metadata]

@@ -45,6 +45,14 @@ def _closed_store_error(target):
     return sqlite3.ProgrammingError
 
 
+def test_add_records_takes_the_same_arguments_in_both_stores(store):
+    """Scores, metadata and a translation's resources by keyword, as a caller that does not know the store passes them: both write and count the same rows."""
+    records = [score("with-resources")]
+    resources = {TRACE_A: ({"service.name": "eval-job"}, True)}
+    assert store.add_records(scores=records, metadata=[update("memo-1", trace_id=TRACE_A)], resources=resources) == 2
+    assert [stored.id for stored in store.scores()] == ["with-resources"]
+
+
 def test_every_field_of_a_score_survives_the_round_trip(store):
     """A stored score reads back equal, field for field: JSON metadata, microseconds, nulls and all."""
     full = score(
