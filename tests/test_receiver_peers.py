@@ -13,7 +13,6 @@ import json
 import select
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,13 +23,13 @@ import grpc
 import pytest
 from support.delivery_support import ReceiverProcess, subprocess_env
 from support.raw_grpc import SilentCalls
+from support.stock_exporter import command as stock_exporter_command
 from support.receiver_support import TIMEOUT_SECONDS, grpc_status, http_request, scored_request
 
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.store import ScoreStore
 
 ATTACKER = "127.0.0.2"
-STOCK_EXPORTER = Path(__file__).parent / "support" / "stock_exporter.py"
 RESOURCE_EXHAUSTED = str(grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
 DEADLINE_EXCEEDED = str(grpc.StatusCode.DEADLINE_EXCEEDED.value[0])
 
@@ -220,7 +219,7 @@ def run_stock_exporter(protocol: str, port: int, count: int, token: Optional[str
     env = subprocess_env()
     if token is not None:
         env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer%20{token}"  # the SDK's own setting
-    done = subprocess.run([sys.executable, str(STOCK_EXPORTER), protocol, str(port), str(count)], capture_output=True, text=True, timeout=180, env=env)
+    done = subprocess.run(stock_exporter_command(protocol, port, count), capture_output=True, text=True, timeout=180, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])["results"]
 

@@ -3,6 +3,7 @@ consistent, a score stays updatable and prunable, and a store the user may only 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from support.delivery_support import ReceiverProcess, subprocess_env
 from support.receiver_support import http_request, score_event_attributes, scored_request, set_string_attribute
 from support.record_builders import score
+from support.stock_exporter import command as stock_exporter_command
 
 from otel_scoring import schema
 from otel_scoring.receiver import OTLPReceiver
@@ -137,3 +140,63 @@ def test_stores_opening_one_new_file_at_the_same_moment_all_open(tmp_path):
         assert failures == []
         with ScoreStore(path) as store:
             assert store.count_scores() == 4
+
+
+def _percentile(values, fraction: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default), as ``stats`` documents."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _stats_rows(db: Path) -> list:
+    done = subprocess.run(
+        [sys.executable, "-m", "otel_scoring", "stats", "--db", str(db), "--bucket", "1m", "--format", "json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert done.returncode == 0, done.stderr  # once: KeyError in _percentile_of_ranks
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_stats_run_again_and_again_beside_a_live_serve_never_fails_and_ends_matching_a_recomputation(tmp_path):
+    """otel-scoring serve ingests 3 000 scores from a stock exporter in another process while otel-scoring stats runs over and over as subprocesses: every run exits 0 with p50/p90 within min and max; the last matches a recomputation from the stored scores."""
+    db = tmp_path / "scores.db"
+    with ReceiverProcess(db, tmp_path / "serve.log") as receiver:
+        receiver.start()
+        exporter = subprocess.Popen(stock_exporter_command("http", receiver.http_port, 3000, 100, 3), stdout=subprocess.PIPE, text=True, env=subprocess_env())
+        try:
+            runs = 0
+            while True:
+                exporting = exporter.poll() is None
+                for row in _stats_rows(db) if db.exists() else []:
+                    assert row["min"] <= row["p50"] <= row["p90"] <= row["max"]
+                runs += 1
+                if not exporting:
+                    break
+            output, _ = exporter.communicate(timeout=180)
+        finally:
+            if exporter.poll() is None:
+                exporter.kill()
+                exporter.wait(10)
+        assert set(json.loads(output.strip().splitlines()[-1])["results"]) == {"SUCCESS"}
+        final = _stats_rows(db)
+        receiver.stop()
+    assert runs >= 2  # at least one ran while the exporter was still sending
+    with ScoreStore(db) as store:
+        scores = store.scores()
+    assert len(scores) == 3000
+    buckets: dict = {}
+    for stored in scores:
+        start = stored.timestamp.replace(second=0, microsecond=0)
+        buckets.setdefault((stored.name, start), []).append(stored.value)
+    expected = [
+        {"name": name, "count": len(values), "mean": sum(values) / len(values), "min": min(values), "max": max(values), "p50": _percentile(values, 0.5), "p90": _percentile(values, 0.9)}
+        for (name, _), values in sorted(buckets.items())
+    ]
+    assert [{key: row[key] for key in expected[0]} for row in final] == [pytest.approx(row) for row in expected]
