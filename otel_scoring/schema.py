@@ -152,6 +152,8 @@ LOGFIRE_SPAN_TYPE = "logfire.span_type"
 LOGFIRE_FEEDBACK_NAME = "logfire.feedback.name"
 LOGFIRE_FEEDBACK_COMMENT = "logfire.feedback.comment"
 BRAINTRUST_SCORES = "braintrust.scores"
+# Braintrust's span facts, a JSON object; "type": "score" marks a scorer's span (it scores its parent).
+BRAINTRUST_SPAN_ATTRIBUTES = "braintrust.span_attributes"
 # pydantic-evals case span attributes (JSON objects of name -> result) and the data type of each.
 PYDANTIC_EVALS_RESULTS = (("scores", "NUMERIC"), ("labels", "CATEGORICAL"), ("assertions", "BOOLEAN"))
 
