@@ -57,7 +57,7 @@ class LogEventWriter:
         """One record, timed now as a span event is: the score's own time (any year, which OTLP's
         timestamp cannot hold) travels in its attributes."""
         if span_name is not None:
-            attributes = {**attributes, schema.LOG_SPAN_NAME: span_name}
+            attributes[schema.LOG_SPAN_NAME] = span_name  # a dict built for this record alone
         if trace_id is not None:
             # The scored span (or, for a trace score, the trace alone) as the record's parent.
             target = SpanContext(trace_id, span_id or 0, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
