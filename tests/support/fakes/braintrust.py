@@ -65,7 +65,7 @@ class FakeBraintrust(FakeJsonServer):
             raise HttpError(401, {"error": "Invalid API key"})
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
-        if handler.path.split("?")[0] != TRACES_PATH:
+        if handler.command != "POST" or handler.path.split("?")[0] != TRACES_PATH:
             return super()._answer(handler)
         try:
             self._authenticate({key.lower(): value for key, value in handler.headers.items()})
