@@ -149,6 +149,20 @@ def test_grpc_calls_waiting_for_their_message_from_one_address_are_capped_at_its
     assert [score.name for score in store.scores()] == ["past-the-waiting"]
 
 
+def test_when_every_grpc_waiting_place_is_taken_by_several_addresses_a_new_call_ends_the_longest_waiting(store):
+    """max_connections=2: 127.0.0.2 and 127.0.0.3 each hold their 4 waiting places (a fifth call each is refused), all 8; an export from 127.0.0.1 is stored and one silent call is ended RESOURCE_EXHAUSTED for it."""
+    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=2, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
+        with SilentCalls(receiver.grpc_port, source=ATTACKER) as first, SilentCalls(receiver.grpc_port, source="127.0.0.3") as second:
+            for calls in (first, second):
+                calls.open(5)  # the fifth is refused once the four before it wait: the peer's share
+                wait_until(lambda: len(calls.statuses()) == 1, "the call past the peer's share was not refused")
+            assert grpc_status(receiver.grpc_endpoint, scored_request("past-the-crowd").SerializeToString()) is grpc.StatusCode.OK
+            ended = lambda: list(first.statuses().values()) + list(second.statuses().values())  # noqa: E731
+            wait_until(lambda: len(ended()) == 3, "no waiting call was ended for the newcomer")
+            assert ended() == [RESOURCE_EXHAUSTED] * 3 and first.still_open() + second.still_open() == 7
+    assert [score.name for score in store.scores()] == ["past-the-crowd"]
+
+
 def test_a_grpc_call_whose_message_never_comes_is_ended_at_the_request_timeout(store):
     """A call that sends headers and nothing else is answered DEADLINE_EXCEEDED after the request timeout (1 s here), not held forever."""
     with OTLPReceiver(store, grpc_port=0, http_port=0, request_timeout_seconds=1.0, shutdown_timeout_seconds=2.0) as receiver:

@@ -9,9 +9,9 @@ as the call's headers arrive, before any message, and reads the message itself:
 1. the bearer token, when set, is checked from the call's metadata: without it, ``UNAUTHENTICATED``
    at once;
 2. the call takes a *waiting* place: at most ``WAITING_PER_SLOT`` times ``max_connections`` calls
-   wait for their message, and one peer (client address, :mod:`._peers`) at most its share of
-   them; its message must arrive within ``request_timeout_seconds`` (or the call's own deadline),
-   else ``DEADLINE_EXCEEDED``;
+   wait for their message (when all wait, the one waiting longest is ended for the newcomer), and
+   one peer (client address, :mod:`._peers`) at most its share of them; its message must arrive
+   within ``request_timeout_seconds`` (or the call's own deadline), else ``DEADLINE_EXCEEDED``;
 3. with its message the call takes a *slot*: at most ``max_connections`` calls are handled at once
    and one peer at most ``max_connections_per_peer`` (half by default); the core then decodes and
    stores on one of :data:`MAX_WORKERS` threads.
@@ -31,6 +31,7 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Dict, Iterable, Optional, Tuple, TypeVar
 
@@ -40,7 +41,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from otel_scoring.receiver._core import BUSY_RETRY_AFTER_SECONDS, GRPC_EXPORT_PATH, GRPC_LOGS_EXPORT_PATH, ReceiverCore, Reply, RequestHead
-from otel_scoring.receiver._peers import PEER, WAITING_PER_SLOT, SharedLimit, peer_of_grpc, peer_share
+from otel_scoring.receiver._peers import PEER, TOTAL, WAITING_PER_SLOT, SharedLimit, peer_of_grpc, peer_share
 
 _logger = logging.getLogger(__name__)
 
@@ -95,12 +96,40 @@ def _busy_call(reason: str) -> Reply:
 
 
 class _Calls:
-    """What calls may hold: places to wait for a message and slots to be handled, per peer too."""
+    """What calls may hold: places to wait for a message and slots to be handled, per peer too.
+
+    Used only on the server's event loop thread. When every waiting place is taken, a newcomer
+    ends the call that has waited longest (as OTLP/HTTP closes its longest-waiting connection),
+    so several addresses together cannot keep new calls out either; a peer past its own share of
+    places is refused instead.
+    """
 
     def __init__(self, max_connections: int, per_peer: int) -> None:
         self.waiting = SharedLimit(WAITING_PER_SLOT * max_connections, WAITING_PER_SLOT * per_peer)
         self.slots = SharedLimit(max_connections, per_peer)
+        self._waiters: "OrderedDict[int, Tuple[str, asyncio.Future[None]]]" = OrderedDict()
         self._last_warning = -math.inf
+
+    def start_waiting(self, key: int, peer: str) -> "Tuple[Optional[str], asyncio.Future[None]]":
+        """Take a waiting place for call ``key``: (None, a future done if it is evicted), or (why not, that future)."""
+        evicted = asyncio.get_running_loop().create_future()
+        if self.waiting.used_by(peer) >= self.waiting.per_peer:
+            return PEER, evicted  # its own share is full: ending another's call would not help
+        refused = self.waiting.take(1, peer)
+        if refused == TOTAL and self._waiters:
+            _, (owner, oldest) = self._waiters.popitem(last=False)
+            self.waiting.give_back(1, owner)  # its place, handed over now
+            oldest.set_result(None)
+            self.log_refused(owner, TOTAL, "places for calls waiting for their message (the longest-waiting call was ended)")
+            refused = self.waiting.take(1, peer)
+        if refused is None:
+            self._waiters[key] = (peer, evicted)
+        return refused, evicted
+
+    def stop_waiting(self, key: int, peer: str, evicted: "asyncio.Future[None]") -> None:
+        if not evicted.done():  # an evicted call's place was given back when it was evicted
+            del self._waiters[key]
+            self.waiting.give_back(1, peer)
 
     def log_refused(self, peer: str, reason: str, what: str) -> None:
         now = time.monotonic()
@@ -141,23 +170,27 @@ class _Export:
 
     async def _message(self, context: grpc.aio.ServicerContext, peer: str) -> bytes:
         """The call's one message, awaited in a waiting place for at most the request timeout."""
-        refused = self._calls.waiting.take(1, peer)
+        key = id(context)
+        refused, evicted = self._calls.start_waiting(key, peer)
         if refused is not None:
             self._calls.log_refused(peer, refused, "places for calls waiting for their message")
             await abort_with(context, _busy_call(refused))
+        read = asyncio.ensure_future(context.read())
         try:
             timeout = self._request_timeout_seconds
             remaining = context.time_remaining()
             if remaining is not None:
                 timeout = min(timeout, max(0.0, remaining))
-            try:
-                message = await asyncio.wait_for(context.read(), timeout)
-            except asyncio.TimeoutError:
-                message = None
+            await asyncio.wait((read, evicted), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._calls.waiting.give_back(1, peer)
-        if message is None:
+            self._calls.stop_waiting(key, peer, evicted)
+            if not read.done():
+                read.cancel()
+        if not read.done() or read.cancelled():
+            if evicted.done():
+                await abort_with(context, _busy_call(TOTAL))
             await abort_with(context, ReceiverCore.error_reply(408, "the message did not arrive within the request timeout"))
+        message = read.result()
         if not isinstance(message, bytes):  # grpc.aio.EOF: the client half-closed without one
             await abort_with(context, ReceiverCore.error_reply(400, "the call ended without a message"))
         return message  # type: ignore[return-value]
