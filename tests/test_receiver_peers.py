@@ -27,6 +27,7 @@ from support.stock_exporter import command as stock_exporter_command
 from support.receiver_support import TIMEOUT_SECONDS, grpc_status, http_request, scored_request
 
 from otel_scoring.receiver import OTLPReceiver
+from otel_scoring.receiver._peers import peer_of_address, peer_of_grpc
 from otel_scoring.store import ScoreStore
 
 ATTACKER = "127.0.0.2"
@@ -161,6 +162,25 @@ def test_when_every_grpc_waiting_place_is_taken_by_several_addresses_a_new_call_
             wait_until(lambda: len(ended()) == 3, "no waiting call was ended for the newcomer")
             assert ended() == [RESOURCE_EXHAUSTED] * 3 and first.still_open() + second.still_open() == 7
     assert [score.name for score in store.scores()] == ["past-the-crowd"]
+
+
+def test_a_peer_is_its_address_whatever_the_transport_writes_around_it():
+    """The port never counts; gRPC's ipv4:/ipv6: forms and an IPv4-mapped IPv6 address name the same peer as the plain address."""
+    assert peer_of_address(("127.0.0.2", 5555)) == peer_of_address(("127.0.0.2", 6666)) == "127.0.0.2"
+    assert peer_of_address(("::ffff:127.0.0.2", 5555, 0, 0)) == "127.0.0.2"
+    assert peer_of_grpc("ipv4:127.0.0.2:5555") == "127.0.0.2"
+    assert peer_of_grpc("ipv6:[::1]:5555") == peer_of_address(("::1", 1, 0, 0)) == "::1"
+    assert peer_of_grpc("ipv6:[::ffff:127.0.0.2]:5555") == "127.0.0.2"
+    assert peer_of_grpc("unix:/tmp/socket") == "unix:/tmp/socket"
+
+
+def test_the_peer_share_holds_on_an_ipv6_loopback_receiver(store):
+    """A receiver on [::1]: a gRPC client on ::1 gets its 4 waiting places (max_connections=2) and a fifth call is refused, read from gRPC's ipv6: peer form."""
+    with OTLPReceiver(store, host="::1", grpc_port=0, http_port=0, max_connections=2, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
+        with SilentCalls(receiver.grpc_port, source="::1", host="::1") as calls:
+            calls.open(5)
+            wait_until(lambda: len(calls.statuses()) == 1, "the call past the peer's share was not refused")
+            assert list(calls.statuses().values()) == [RESOURCE_EXHAUSTED] and calls.still_open() == 4
 
 
 def test_a_grpc_call_whose_message_never_comes_is_ended_at_the_request_timeout(store):

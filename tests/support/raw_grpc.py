@@ -23,7 +23,7 @@ class SilentCalls:
     """One HTTP/2 connection from ``source`` to a gRPC server, whose calls never send a message."""
 
     def __init__(self, port: int, *, source: str = "127.0.0.2", host: str = "127.0.0.1", timeout: float = 30.0) -> None:
-        self._authority = f"{host}:{port}"
+        self._authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._socket = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0))
         self._connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self._lock = threading.Lock()
