@@ -299,6 +299,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``otel-scoring`` console script. Returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "max_connections_per_peer", None) is not None and args.max_connections_per_peer > args.max_connections:
+        parser.error(f"--max-connections-per-peer {args.max_connections_per_peer} is past the limit of --max-connections ({args.max_connections})")
     try:
         with _logging_to_stderr(logging.INFO if args.verbose else logging.WARNING):
             try:

@@ -25,6 +25,8 @@ from otel_scoring.store import ScoreStore
         (["serve", "--retain", "99999999999999d"], "limit of 36500d"),
         (["serve", "--max-body-bytes", "99999999999999999999"], "limit of 1073741824"),
         (["serve", "--max-connections", "10000000"], "limit of 4096"),
+        (["serve", "--max-connections-per-peer", "10000000"], "limit of 4096"),
+        (["serve", "--max-connections-per-peer", "33"], "limit of --max-connections (32)"),
         (["serve", "--request-timeout", "99999999999d"], "limit of 36500d"),
         (["serve", "--request-timeout", "2h"], "limit of 60m"),
     ],

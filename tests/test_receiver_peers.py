@@ -176,6 +176,13 @@ def test_a_peer_is_its_address_whatever_the_transport_writes_around_it():
 
 def test_the_peer_share_holds_on_an_ipv6_loopback_receiver(store):
     """A receiver on [::1]: a gRPC client on ::1 gets its 4 waiting places (max_connections=2) and a fifth call is refused, read from gRPC's ipv6: peer form."""
+    probe = socket.socket(socket.AF_INET6)
+    try:
+        probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    finally:
+        probe.close()
     with OTLPReceiver(store, host="::1", grpc_port=0, http_port=0, max_connections=2, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
         with SilentCalls(receiver.grpc_port, source="::1", host="::1") as calls:
             calls.open(5)
