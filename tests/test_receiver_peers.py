@@ -139,8 +139,8 @@ def test_idle_connections_from_one_address_close_its_own_oldest_not_anothers(sto
 
 
 def test_grpc_calls_waiting_for_their_message_from_one_address_are_capped_at_its_share(store):
-    """max_connections=2: 127.0.0.2 may have 4 calls waiting for a message; the rest are RESOURCE_EXHAUSTED; an export from 127.0.0.1 is stored meanwhile."""
-    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=2, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
+    """max_connections=8: 127.0.0.2 may have 4 calls waiting for a message (half the places); the rest are RESOURCE_EXHAUSTED; an export from 127.0.0.1 is stored meanwhile."""
+    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=8, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
         with SilentCalls(receiver.grpc_port, source=ATTACKER) as calls:
             calls.open(7)
             wait_until(lambda: len(calls.statuses()) >= 3, "the calls past the peer's share were not refused")
@@ -151,8 +151,8 @@ def test_grpc_calls_waiting_for_their_message_from_one_address_are_capped_at_its
 
 
 def test_when_every_grpc_waiting_place_is_taken_by_several_addresses_a_new_call_ends_the_longest_waiting(store):
-    """max_connections=2: 127.0.0.2 and 127.0.0.3 each hold their 4 waiting places (a fifth call each is refused), all 8; an export from 127.0.0.1 is stored and one silent call is ended RESOURCE_EXHAUSTED for it."""
-    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=2, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
+    """max_connections=8: 127.0.0.2 and 127.0.0.3 each hold their 4 waiting places (a fifth call each is refused), all 8; an export from 127.0.0.1 is stored and one silent call is ended RESOURCE_EXHAUSTED for it."""
+    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=8, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
         with SilentCalls(receiver.grpc_port, source=ATTACKER) as first, SilentCalls(receiver.grpc_port, source="127.0.0.3") as second:
             for calls in (first, second):
                 calls.open(5)  # the fifth is refused once the four before it wait: the peer's share
@@ -175,7 +175,7 @@ def test_a_peer_is_its_address_whatever_the_transport_writes_around_it():
 
 
 def test_the_peer_share_holds_on_an_ipv6_loopback_receiver(store):
-    """A receiver on [::1]: a gRPC client on ::1 gets its 4 waiting places (max_connections=2) and a fifth call is refused, read from gRPC's ipv6: peer form."""
+    """A receiver on [::1]: a gRPC client on ::1 gets its 4 waiting places (max_connections=8) and a fifth call is refused, read from gRPC's ipv6: peer form."""
     probe = socket.socket(socket.AF_INET6)
     try:
         probe.bind(("::1", 0))
@@ -183,7 +183,7 @@ def test_the_peer_share_holds_on_an_ipv6_loopback_receiver(store):
         pytest.skip("this machine has no IPv6 loopback")
     finally:
         probe.close()
-    with OTLPReceiver(store, host="::1", grpc_port=0, http_port=0, max_connections=2, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
+    with OTLPReceiver(store, host="::1", grpc_port=0, http_port=0, max_connections=8, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
         with SilentCalls(receiver.grpc_port, source="::1", host="::1") as calls:
             calls.open(5)
             wait_until(lambda: len(calls.statuses()) == 1, "the call past the peer's share was not refused")
@@ -291,8 +291,8 @@ def test_an_attacker_saturating_http_from_one_address_does_not_stop_a_stock_expo
 def test_calls_that_never_send_a_message_from_one_address_do_not_stop_a_stock_grpc_exporter_from_another(tmp_path, with_token):
     """serve with 80 gRPC calls from 127.0.0.2 that send headers and no message: a stock OTLP/gRPC exporter's 10 exports from 127.0.0.1 all succeed.
 
-    Without a token 64 calls wait (its share: 4 x 16 slots, costing no thread) and the rest are
-    RESOURCE_EXHAUSTED; with one, every call without it is UNAUTHENTICATED at once.
+    Without a token 16 calls wait (its share: half of the 32 waiting places, costing no thread)
+    and the rest are RESOURCE_EXHAUSTED; with one, every call without it is UNAUTHENTICATED at once.
     """
     db = tmp_path / "scores.db"
     args = ["--request-timeout", "10m"]  # the silent calls stay for the whole test
@@ -305,7 +305,7 @@ def test_calls_that_never_send_a_message_from_one_address_do_not_stop_a_stock_gr
             first.open(40)
             second.open(40)
             ended = lambda: len(first.statuses()) + len(second.statuses())  # noqa: E731
-            wait_until(lambda: ended() >= (80 if with_token else 16), "the calls past the peer's share were not refused", timeout=60)
+            wait_until(lambda: ended() >= (80 if with_token else 64), "the calls past the peer's share were not refused", timeout=60)
             results = run_stock_exporter("grpc", receiver.grpc_port, 10, token if with_token else None)
             refused = set(first.statuses().values()) | set(second.statuses().values())
             still_open = first.still_open() + second.still_open()
@@ -314,6 +314,6 @@ def test_calls_that_never_send_a_message_from_one_address_do_not_stop_a_stock_gr
     if with_token:
         assert refused == {str(grpc.StatusCode.UNAUTHENTICATED.value[0])} and still_open == 0
     else:
-        assert refused == {RESOURCE_EXHAUSTED} and still_open == 64
+        assert refused == {RESOURCE_EXHAUSTED} and still_open == 16
     assert stored_names(db) == sorted(f"good-{index}" for index in range(10))
 

@@ -8,10 +8,13 @@ as the call's headers arrive, before any message, and reads the message itself:
 
 1. the bearer token, when set, is checked from the call's metadata: without it, ``UNAUTHENTICATED``
    at once;
-2. the call takes a *waiting* place: at most ``WAITING_PER_SLOT`` times ``max_connections`` calls
-   wait for their message (when all wait, the one waiting longest is ended for the newcomer), and
-   one peer (client address, :mod:`._peers`) at most its share of them; its message must arrive
-   within ``request_timeout_seconds`` (or the call's own deadline), else ``DEADLINE_EXCEEDED``;
+2. the call takes a *waiting* place: at most ``max_connections`` calls wait for their message
+   (when all wait, the one waiting longest is ended for the newcomer), and one peer (client
+   address, :mod:`._peers`) at most its share of them; its message must arrive within
+   ``request_timeout_seconds`` (or the call's own deadline), else ``DEADLINE_EXCEEDED``. Fewer
+   places than OTLP/HTTP's, because a call waiting for its message lets gRPC buffer that message
+   as it trickles in, up to ``max_body_bytes``, before the memory budget can see it (measured:
+   64 such calls, 800 MB); the places bound that to ``max_connections`` times ``max_body_bytes``;
 3. with its message the call takes a *slot*: at most ``max_connections`` calls are handled at once
    and one peer at most ``max_connections_per_peer`` (half by default); the core then decodes and
    stores on one of :data:`MAX_WORKERS` threads.
@@ -41,7 +44,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from otel_scoring.receiver._core import BUSY_RETRY_AFTER_SECONDS, GRPC_EXPORT_PATH, GRPC_LOGS_EXPORT_PATH, ReceiverCore, Reply, RequestHead
-from otel_scoring.receiver._peers import PEER, TOTAL, WAITING_PER_SLOT, SharedLimit, peer_of_grpc, peer_share
+from otel_scoring.receiver._peers import PEER, TOTAL, SharedLimit, peer_of_grpc, peer_share
 
 _logger = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ class _Calls:
     """
 
     def __init__(self, max_connections: int, per_peer: int) -> None:
-        self.waiting = SharedLimit(WAITING_PER_SLOT * max_connections, WAITING_PER_SLOT * per_peer)
+        self.waiting = SharedLimit(max_connections, per_peer)
         self.slots = SharedLimit(max_connections, per_peer)
         self._waiters: "OrderedDict[int, Tuple[str, asyncio.Future[None]]]" = OrderedDict()
         self._last_warning = -math.inf
