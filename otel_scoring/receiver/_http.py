@@ -48,12 +48,15 @@ from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
-from otel_scoring.receiver._peers import PEER, TOTAL, WAITING_PER_SLOT, SharedLimit, peer_of_address, peer_share
+from otel_scoring.receiver._peers import PEER, TOTAL, SharedLimit, peer_of_address, peer_share
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_CONNECTIONS = 32
+# Connections that have not sent a whole request head, per request slot, before the oldest is
+# closed: a waiting connection costs a thread and a socket, so more may wait than are served.
+WAITING_PER_SLOT = 4
 # The request line and headers must arrive within this long (or the request timeout, if shorter).
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 # How long a reply may take to leave: replies are small, so only a client not reading at all waits.

@@ -18,9 +18,6 @@ import ipaddress
 import threading
 from typing import Any, Dict, Optional
 
-# Connections (HTTP) or calls (gRPC) that have not sent a whole request yet, per request slot:
-# waiting is cheap, so more may wait than are handled, but not without bound.
-WAITING_PER_SLOT = 4
 PEER = "peer"  # SharedLimit.take's reason: the peer holds its whole share
 TOTAL = "total"  # every unit is held, by whichever peers
 
