@@ -93,6 +93,26 @@ def test_one_address_holding_half_the_slots_hears_429_while_another_is_served(st
     assert [score.name for score in store.scores()] == ["from-another-address"]
 
 
+def test_a_request_without_the_token_hears_401_even_when_every_slot_is_taken(store):
+    """max_connections=2, both slots held by authenticated bodies still arriving: a request without the token is answered 401, not 503; it needs no slot."""
+    token = "s3cret-token"
+    with OTLPReceiver(store, grpc_port=0, http_port=0, token=token, max_connections=2, max_connections_per_peer=2, shutdown_timeout_seconds=2.0) as receiver:
+        authorized = head(1000).replace(b"\r\n\r\n", f"\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+        held = [socket.create_connection(("127.0.0.1", receiver.http_port), timeout=TIMEOUT_SECONDS) for _ in range(2)]
+        try:
+            for connection in held:
+                connection.sendall(authorized + b"0123")  # a slot each, the body still arriving
+            time.sleep(0.3)  # the server reads both heads
+            with from_attacker(receiver.http_port) as unauthenticated:
+                unauthenticated.sendall(head(1000) + b"x" * 1000)
+                status, _ = answer_of(unauthenticated)
+            assert status == 401
+        finally:
+            for connection in held:
+                connection.close()
+    assert store.scores() == []
+
+
 def test_one_address_holding_its_share_of_the_memory_budget_hears_429_while_another_is_served(store):
     """Bodies from 127.0.0.2 reserving its share of the in-flight budget: its next request is 429; one from 127.0.0.1 is stored, over HTTP and gRPC."""
     limit = 64 * 1024

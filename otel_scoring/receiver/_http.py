@@ -135,6 +135,10 @@ class _OTLPRequestHandler(BaseHTTPRequestHandler):
         self._reader.deadline = self._request_deadline
         server = self.server
         server.stop_waiting(self._key)
+        if server.route_for(urlsplit(self.path).path) is None and not server.core.authorized(_lower_headers(self.headers)):
+            # Without the token, refused before taking a slot: it never holds one an export needs.
+            self._refuse(server.core.unauthorized(self._head()))
+            return
         refused = server.slots.take(1, self._peer)
         if refused is not None:
             server.log_busy(self.client_address, refused)
