@@ -343,6 +343,7 @@ def _open_existing_store(db: Optional[str]) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from otel_scoring._malloc import return_large_buffers_to_the_system
     from otel_scoring.forward import ForwardingSink
     from otel_scoring.receiver import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, OTLPReceiver, is_loopback
     from otel_scoring.store_postgres import is_postgres_url
@@ -352,6 +353,7 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _CommandError("--tls-cert and --tls-key go together")
     path = resolve_db_path(args.db)
+    return_large_buffers_to_the_system()  # so memory follows the receiver's budget (this process is ours)
     # The receiver passes each stored batch to the sink, which forwards it on its own thread.
     sink = ForwardingSink(args.forward) if args.forward else None
     stop = threading.Event()
