@@ -94,7 +94,7 @@ def _child(*argv: str) -> Dict:
 
 
 def run(quick: bool) -> Outcome:
-    title = "receiver ingest (fresh inserts, own process) / one exporter's send rate"
+    title = "receiver ingest, fresh inserts (processes) / one exporter's send"
     requests_per_round = CLIENT_THREADS * (1 if quick else 3)
     baseline_requests = 2 if quick else 6
     rounds = 2 if quick else 7
