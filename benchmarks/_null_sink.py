@@ -43,7 +43,12 @@ def _serve() -> int:
     server.start()
     print(f"port {port}", flush=True)
     closed = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
+
+    def wait_for_stdin_to_close() -> None:
+        sys.stdin.read()
+        closed.set()
+
+    threading.Thread(target=wait_for_stdin_to_close, daemon=True).start()
     closed.wait(MAX_SECONDS)
     server.stop(2).wait(5)
     print(f"requests {counts[0]} bytes {counts[1]}", flush=True)
