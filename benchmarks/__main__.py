@@ -36,12 +36,12 @@ BENCHMARKS: Dict[int, Benchmark] = {
     13: bench_cli_store.run,
 }
 TITLES = {
-    1: "score_current_span vs a bare span.add_event",
-    2: "spans without scores: provider with vs without ScoringSpanProcessor",
-    3: "export CPU per score through configure()'s pipeline",
-    4: "translator records/s from OTLP protobuf vs bare parse + walk",
-    5: "receiver ingest over loopback gRPC into SQLite vs one OTLPSpanExporter",
-    6: "memory: RSS growth with the processor, ended and never-ended spans",
+    1: "score_current_span vs the SDK floor of the same wire (add_event + set_attributes)",
+    2: "spans through configure()'s pipeline: scored vs unscored, and with vs without the scoring processor",
+    3: "export CPU per score through configure()'s pipeline, OTLP to a collector sink",
+    4: "translator records/s from OTLP protobuf vs bare parse + walk, with and without JSON lines",
+    5: "receiver ingest of fresh inserts into SQLite vs one OTLPSpanExporter, processes",
+    6: "memory: RSS growth through configure()'s pipeline, ended and never-ended spans",
     7: "receiver memory under attack mixes vs at rest, good exports on",
     8: "otel-scoring translate of a 178 MB Collector export vs a bare reader, processes",
     11: "total CPU per score vs Langfuse v5, in a span (11) and by id (12), processes",
