@@ -84,11 +84,15 @@ def main(argv: List[str]) -> int:
     start = rss_bytes()
     checkpoints = []
     step = total // CHECKPOINTS
+    delivery = otel_scoring.delivery_processor(provider)
+    backlog = []  # spans waiting in the delivery queue at each checkpoint: held in memory, so part of the growth
     for index in range(1, CHECKPOINTS + 1):
         make(step)
         gc.collect()
         checkpoints.append([index * step, rss_bytes() - start])
-    delivery = otel_scoring.delivery_processor(provider)
+        if delivery is not None:
+            stats = delivery.stats
+            backlog.append(stats.pending_scored + stats.pending_plain)
     flush_started = time.monotonic()
     flushed = delivery is None or provider.force_flush(120_000)
     flush_seconds = time.monotonic() - flush_started
@@ -97,7 +101,7 @@ def main(argv: List[str]) -> int:
     dropped = stats.dropped_scored + stats.dropped_plain if stats else 0
     dropped_scored = stats.dropped_scored if stats else 0
     print(json.dumps({"mode": mode, "spans": total, "rss_start": start, "growth": checkpoints, "exported": exported, "dropped": dropped, "dropped_scored": dropped_scored,
-                      "flushed": flushed, "flush_seconds": round(flush_seconds, 2), "stats": str(stats)}))
+                      "backlog": backlog, "flushed": flushed, "flush_seconds": round(flush_seconds, 2), "stats": str(stats)}))
     provider.shutdown()
     return 0
 

@@ -75,7 +75,8 @@ def run(quick: bool) -> List[Outcome]:
     print(
         f"  {spans:,} ended spans, every one scored, through configure(): RSS +{growth:.1f} MB "
         f"(MB by spans: {_curve(scored)}); {scored['exported']:,} spans exported, {dropped:,} dropped "
-        f"({scored['dropped_scored']:,} of them score-carrying)"
+        f"({scored['dropped_scored']:,} of them score-carrying); spans waiting in the delivery queue at the checkpoints: "
+        f"{', '.join(str(count) for count in scored['backlog'][1::3])}"
     )
     print(f"  the same spans unscored through configure(): +{_growth_mb(plain):.1f} MB; {plain['exported']:,} exported, {plain['dropped']:,} dropped")
     for name, result in (("scored", scored), ("unscored", plain)):
