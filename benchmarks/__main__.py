@@ -1,14 +1,15 @@
-"""Run the overhead benchmarks: ``python -m benchmarks [--quick] [--only 1,4]`` from the repo root.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only 1,4] [--stats-scores N] [--forward-scores N]``.
 
 Each benchmark measures its subject and its baseline in this same run, interleaved, and reports
-their ratio; the table at the end holds them all. ``--quick`` runs a few seconds of each, only to
-show that they work: its numbers are not the ones to quote. Exit status 1 means a benchmark
-failed to run, never that a target was missed.
+their ratio; the table at the end holds every target, its measured ratio and whether it was met.
+``--quick`` runs a few seconds of each, only to show that they work: its numbers are not the ones
+to quote. Exit status 1 means a benchmark failed to run, never that a target was missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import sys
@@ -17,11 +18,12 @@ import traceback
 from importlib import metadata
 from typing import Callable, Dict, List, Sequence, Union
 
-from benchmarks import bench_cli_translate, bench_export_cpu, bench_langfuse, bench_memory, bench_receiver, bench_receiver_attacks, bench_score_call, bench_span_overhead, bench_translator
+from benchmarks import bench_cli_store, bench_cli_translate, bench_export_cpu, bench_langfuse, bench_memory, bench_receiver, bench_receiver_attacks, bench_score_call, bench_span_overhead, bench_translator
 from benchmarks._timing import Outcome
 
 # A benchmark returns its row, or several rows when one run measures several ratios (11 gives 11 and 12).
-BENCHMARKS: Dict[int, Callable[[bool], Union[Outcome, Sequence[Outcome]]]] = {
+Benchmark = Callable[[bool], Union[Outcome, Sequence[Outcome]]]
+BENCHMARKS: Dict[int, Benchmark] = {
     1: bench_score_call.run,
     2: bench_span_overhead.run,
     3: bench_export_cpu.run,
@@ -31,17 +33,19 @@ BENCHMARKS: Dict[int, Callable[[bool], Union[Outcome, Sequence[Outcome]]]] = {
     7: bench_receiver_attacks.run,
     8: bench_cli_translate.run,
     11: bench_langfuse.run_both,
+    13: bench_cli_store.run,
 }
 TITLES = {
-    1: "score_current_span vs a bare span.add_event",
-    2: "spans without scores: provider with vs without ScoringSpanProcessor",
-    3: "export CPU per score through configure()'s pipeline",
-    4: "translator records/s from OTLP protobuf vs bare parse + walk",
-    5: "receiver ingest over loopback gRPC into SQLite vs one OTLPSpanExporter",
-    6: "memory: RSS growth with the processor, ended and never-ended spans",
+    1: "score_current_span vs the SDK floor of the same wire (add_event + set_attributes)",
+    2: "spans through configure()'s pipeline: scored vs unscored, and with vs without the scoring processor",
+    3: "export CPU per score through configure()'s pipeline, OTLP to a collector sink",
+    4: "translator records/s from OTLP protobuf vs bare parse + walk, with and without JSON lines",
+    5: "receiver ingest of fresh inserts into SQLite vs one OTLPSpanExporter, processes",
+    6: "memory: RSS growth through configure()'s pipeline, ended and never-ended spans",
     7: "receiver memory under attack mixes vs at rest, good exports on",
     8: "otel-scoring translate of a 178 MB Collector export vs a bare reader, processes",
     11: "total CPU per score vs Langfuse v5, in a span (11) and by id (12), processes",
+    13: "otel-scoring stats (13), prune (14), forward (15) on a large store vs plain SQL, processes",
 }
 PACKAGES = ("opentelemetry-sdk", "opentelemetry-proto", "opentelemetry-exporter-otlp-proto-grpc", "protobuf", "grpcio")
 
@@ -68,21 +72,30 @@ def _format_value(outcome: Outcome) -> str:
     return f"{outcome.value:.2f} {outcome.unit}"
 
 
+TITLE_WIDTH = 66
+
+
 def print_table(outcomes: List[Outcome]) -> None:
     print()
-    print("Summary (ratios are subject / baseline measured in this run; see docs/performance.md)")
-    print(f" # | {'benchmark':<62} | {'result':>9} | {'target':<17} | verdict")
-    print("---+-" + "-" * 62 + "-+-" + "-" * 9 + "-+-" + "-" * 17 + "-+--------")
+    print("Every target: measured (subject / baseline in this run, median of interleaved rounds; see docs/performance.md)")
+    print(f"  # | {'benchmark':<{TITLE_WIDTH}} | {'measured':>9} | {'target':<18} | verdict")
+    print("----+-" + "-" * TITLE_WIDTH + "-+-" + "-" * 9 + "-+-" + "-" * 18 + "-+--------")
     for outcome in outcomes:
         note = f" ({outcome.note})" if outcome.note else ""
-        print(f" {outcome.number} | {outcome.title:<62} | {_format_value(outcome):>9} | {outcome.target:<17} | {outcome.verdict()}{note}")
+        print(f" {outcome.number:>2} | {outcome.title:<{TITLE_WIDTH}} | {_format_value(outcome):>9} | {outcome.target:<18} | {outcome.verdict()}{note}")
 
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N: seconds per benchmark, to check they run (numbers not meaningful)")
     parser.add_argument("--only", default="", help="comma-separated benchmark numbers to run (default: all)")
+    parser.add_argument("--stats-scores", type=int, help=f"scores in the store of 13-14; prune deletes half (default {bench_cli_store.STATS_SCORES:,})")
+    parser.add_argument("--forward-scores", type=int, help=f"scores 15 forwards (default {bench_cli_store.FORWARD_SCORES:,})")
     args = parser.parse_args(argv)
+    sizes = bench_cli_store.default_sizes(args.quick)
+    sizes.stats_scores = args.stats_scores or sizes.stats_scores
+    sizes.forward_scores = args.forward_scores or sizes.forward_scores
+    benchmarks = {**BENCHMARKS, 13: functools.partial(bench_cli_store.run, sizes=sizes)}
     chosen = sorted(int(part) for part in args.only.split(",") if part.strip()) if args.only else sorted(BENCHMARKS)
     unknown = [number for number in chosen if number not in BENCHMARKS]
     if unknown:
@@ -97,11 +110,11 @@ def main(argv: List[str]) -> int:
         print(f"\n[{number}] {TITLES[number]}", flush=True)
         began = time.perf_counter()
         try:
-            outcome = BENCHMARKS[number](args.quick)
+            outcome = benchmarks[number](args.quick)
         except Exception:
             traceback.print_exc()
             failed = True
-            outcome = Outcome(number, TITLES[number][:62], None, "", "", None, note="FAILED to run, see above")
+            outcome = Outcome(number, TITLES[number][:TITLE_WIDTH], None, "", "", None, note="FAILED to run, see above")
         print(f"  ({time.perf_counter() - began:.1f} s)", flush=True)
         outcomes.extend([outcome] if isinstance(outcome, Outcome) else outcome)
     print_table(outcomes)

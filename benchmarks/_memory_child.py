@@ -1,12 +1,16 @@
 """The workload of benchmark 6, run in a fresh interpreter so its RSS is its own.
 
-``python -m benchmarks._memory_child MODE SPANS`` prints one JSON line: the resident set size
-after a short warm-up and at checkpoints through ``SPANS`` spans. Modes:
+``python -m benchmarks._memory_child MODE SPANS ENDPOINT`` prints one JSON line: the resident set
+size after a short warm-up and at checkpoints through ``SPANS`` spans, and what the delivery
+queue exported and dropped. Ended spans go through ``configure()``'s pipeline, exporting
+OTLP/gRPC to ENDPOINT (the benchmark's collector sink) as an application's do; nothing waits
+for the export between checkpoints, so whatever the delivery queue holds counts. Modes:
 
-- ``scored``: traces of a root and three steps, every span scored, with the scoring processor;
-- ``plain``: the same spans, no processor and no scores (the SDK's and the allocator's own growth);
-- ``open-scored``: spans that are started and scored but never ended, with the processor;
-- ``open-plain``: spans started and never ended, no processor.
+- ``scored``: traces of a root and three steps, every span scored, through ``configure()``;
+- ``plain``: the same spans unscored, through ``configure()`` (the SDK's, the export's and the
+  allocator's own growth);
+- ``open-scored``: spans that are started and scored but never ended, through ``configure()``;
+- ``open-plain``: spans started and never ended, a provider with no processor.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import os
 import resource
 import sys
+import time
 from typing import Callable, List
 
 from opentelemetry import trace
@@ -24,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_scoring
 
-WARMUP_SPANS = 400
+WARMUP_SPANS = 2000
 CHECKPOINTS = 10
 SPANS_PER_TRACE = 4
 
@@ -65,25 +70,38 @@ def _never_ended(tracer: trace.Tracer, scored: bool) -> Callable[[int], None]:
 
 
 def main(argv: List[str]) -> int:
-    mode, total = argv[0], int(argv[1])
+    mode, total, endpoint = argv[0], int(argv[1]), argv[2]
     logging.disable(logging.WARNING)  # a run without a processor must not print a warning per span
-    provider = TracerProvider()
-    with_processor = mode in ("scored", "open-scored")
-    if with_processor:
-        provider.add_span_processor(otel_scoring.ScoringSpanProcessor(tracer_provider=provider))
+    provider = TracerProvider() if mode == "open-plain" else otel_scoring.configure(service_name="benchmark", endpoint=endpoint, set_global=False)
     tracer = provider.get_tracer("benchmarks.memory")
     builders = {"scored": _ended_traces, "plain": _ended_traces, "open-scored": _never_ended, "open-plain": _never_ended}
-    make = builders[mode](tracer, scored=with_processor)
+    make = builders[mode](tracer, scored=mode in ("scored", "open-scored"))
     make(WARMUP_SPANS)
+    # The warm-up includes one export, so the gRPC channel and the delivery worker that any
+    # application pays for once are in the starting figure, not in the growth.
+    provider.force_flush(30_000)
     gc.collect()
     start = rss_bytes()
     checkpoints = []
     step = total // CHECKPOINTS
+    delivery = otel_scoring.delivery_processor(provider)
+    backlog = []  # spans waiting in the delivery queue at each checkpoint: held in memory, so part of the growth
     for index in range(1, CHECKPOINTS + 1):
         make(step)
         gc.collect()
         checkpoints.append([index * step, rss_bytes() - start])
-    print(json.dumps({"mode": mode, "spans": total, "rss_start": start, "growth": checkpoints}))
+        if delivery is not None:
+            stats = delivery.stats
+            backlog.append(stats.pending_scored + stats.pending_plain)
+    flush_started = time.monotonic()
+    flushed = delivery is None or provider.force_flush(120_000)
+    flush_seconds = time.monotonic() - flush_started
+    stats = delivery.stats if delivery is not None else None
+    exported = stats.exported_scored + stats.exported_plain if stats else 0
+    dropped = stats.dropped_scored + stats.dropped_plain if stats else 0
+    dropped_scored = stats.dropped_scored if stats else 0
+    print(json.dumps({"mode": mode, "spans": total, "rss_start": start, "growth": checkpoints, "exported": exported, "dropped": dropped, "dropped_scored": dropped_scored,
+                      "backlog": backlog, "flushed": flushed, "flush_seconds": round(flush_seconds, 2), "stats": str(stats)}))
     provider.shutdown()
     return 0
 
