@@ -324,6 +324,7 @@ def _load_configs(path: str) -> ScoreConfigRegistry:
 
 _Events = List[Tuple[str, dict]]
 _LIMITS, _EVENTS = _sdk_span.LIMITS, _sdk_span.EVENTS  # bound once: read on every score
+_add_clean_event = _sdk_span.add_clean_event
 
 
 def _encode(item: Writable) -> Tuple[_Events, dict]:
@@ -368,7 +369,7 @@ def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
         if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
             _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
     for name, attributes in events:
-        span.add_event(name, attributes)
+        _add_clean_event(span, name, attributes)  # values from _wire: str, bool, int or float only
     if summary:
         span.set_attributes(summary)
     return True
