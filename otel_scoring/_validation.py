@@ -39,7 +39,7 @@ if hasattr(os, "register_at_fork"):
 
 def new_id() -> str:
     """32 random hex digits."""
-    return "%032x" % _ids.getrandbits(128)
+    return _ids.getrandbits(128).to_bytes(16, "little").hex()  # bytes' hex: cheaper than "%032x"
 
 
 class LazySubject:
