@@ -4,8 +4,8 @@
 # (tests/test_producers.py, drivers in tests/support/producers/). Usage: .ci/producers.sh [dir]
 # default .ci/.producers, where the tests look unless OTEL_SCORING_PRODUCERS_DIR says otherwise.
 # The releases the readers in otel_scoring/translate/_dialects.py were checked against. Not here:
-# Braintrust's Python SDK (braintrust 0.48.1), which sends scores through its own API rather than
-# as the braintrust.scores OTel attribute its docs describe, so there is nothing of it to run.
+# Braintrust, whose Python (0.48.1) and JS (3.35.0) SDKs send scores through its own API; its Java
+# SDK is the one that writes braintrust.scores, built by .ci/braintrust.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-.ci/.producers}"

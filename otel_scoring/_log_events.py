@@ -5,7 +5,9 @@ each score becomes one ``gen_ai.evaluation.result`` log record, each metadata up
 ``otel_scoring.metadata.update`` record, with the same attributes the span events carry and the
 scored span's trace and span id as the record's context, as the GenAI convention asks. The
 attributes name the scored trace and span themselves, so the translator reads them back to the
-same records whatever the record's context says.
+same records whatever the record's context says. The name of the span it was recorded on, which
+the span event's record takes from its span, travels as ``otel_scoring.span_name``: with
+``events="both"`` the two routes give one and the same record, whichever arrives last.
 """
 
 from __future__ import annotations
@@ -42,17 +44,20 @@ class LogEventWriter:
     def __init__(self, logger_provider: LoggerProvider) -> None:
         self._logger = logger_provider.get_logger(schema.INSTRUMENTATION_SCOPE)
 
-    def write(self, item: Writable) -> bool:
+    def write(self, item: Writable, span_name: Optional[str]) -> bool:
+        """``span_name``: the span ``item`` is (or, with span events, was) recorded on; None: carried."""
         if isinstance(item, Score):
-            self._emit(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item), item.trace_id, item.span_id)
+            self._emit(schema.EVALUATION_RESULT_EVENT, _wire.score_event_attributes(item), item.trace_id, item.span_id, span_name)
         else:
             for update in item:
-                self._emit(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(update), update.trace_id, update.span_id)
+                self._emit(schema.METADATA_UPDATE_EVENT, _wire.metadata_event_attributes(update), update.trace_id, update.span_id, span_name)
         return True
 
-    def _emit(self, name: str, attributes: dict, trace_id: Optional[int], span_id: Optional[int]) -> None:
+    def _emit(self, name: str, attributes: dict, trace_id: Optional[int], span_id: Optional[int], span_name: Optional[str]) -> None:
         """One record, timed now as a span event is: the score's own time (any year, which OTLP's
         timestamp cannot hold) travels in its attributes."""
+        if span_name is not None:
+            attributes[schema.LOG_SPAN_NAME] = span_name  # a dict built for this record alone
         if trace_id is not None:
             # The scored span (or, for a trace score, the trace alone) as the record's parent.
             target = SpanContext(trace_id, span_id or 0, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))

@@ -206,17 +206,21 @@ class ScoringSpanProcessor(SpanProcessor):
     def _record(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], item: Writable, current: Optional[Span]) -> bool:
         """On the target if it is open here, else on a carrier span. False if nothing was written.
 
-        With log-based events, a log record as well (``"both"``) or instead (``"logs"``).
+        With log-based events, a log record as well (``"both"``) or instead (``"logs"``), naming the
+        span the event went on (None: a carrier), so that both routes read as one record.
         """
-        if self._log_events is not None:
-            logged = self._log_events.write(item)
-            if self._events == EVENTS_LOGS:
-                return logged
-        events, summary = _encode(item)  # once: the carrier, if one is needed, writes the same
         target = self._open_target(scope, trace_id, span_id, current)
+        log_events = self._log_events
+        if log_events is not None and self._events == EVENTS_LOGS:
+            return log_events.write(item, target.name if target is not None else None)
+        events, summary = _encode(item)  # once: the carrier, if one is needed, writes the same
         if target is not None and _write(target, item, events, summary):
-            return True
-        return self._carry(scope, trace_id, span_id, item, events, summary)
+            written, on_span = True, target.name
+        else:
+            written, on_span = self._carry(scope, trace_id, span_id, item, events, summary), None
+        if log_events is not None:
+            log_events.write(item, on_span)
+        return written
 
     def _open_target(self, scope: Scope, trace_id: Optional[int], span_id: Optional[int], current: Optional[Span]) -> Optional[Span]:
         if scope is Scope.SPAN and span_id is not None:

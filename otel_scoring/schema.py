@@ -95,6 +95,10 @@ SCORE_ENVIRONMENT = "deployment.environment.name"
 # parent/child references.
 SCORE_TRACE_ID = "otel_scoring.score.trace_id"
 SCORE_SPAN_ID = "otel_scoring.score.span_id"
+# On a log-based event (configure(events="logs"/"both")), score or metadata update: the name of
+# the span it was recorded on, which a span event's record takes from the span carrying it and a
+# log record has no field for. Absent when it was carried (for a span or run not open here).
+LOG_SPAN_NAME = "otel_scoring.span_name"
 
 # --- Span attributes on a span that carries scores or metadata ----------------------------------
 # Booleans a Collector filter or a tag search can key on without reading events.
@@ -152,6 +156,8 @@ LOGFIRE_SPAN_TYPE = "logfire.span_type"
 LOGFIRE_FEEDBACK_NAME = "logfire.feedback.name"
 LOGFIRE_FEEDBACK_COMMENT = "logfire.feedback.comment"
 BRAINTRUST_SCORES = "braintrust.scores"
+# Braintrust's span facts, a JSON object; "type": "score" marks a scorer's span (it scores its parent).
+BRAINTRUST_SPAN_ATTRIBUTES = "braintrust.span_attributes"
 # pydantic-evals case span attributes (JSON objects of name -> result) and the data type of each.
 PYDANTIC_EVALS_RESULTS = (("scores", "NUMERIC"), ("labels", "CATEGORICAL"), ("assertions", "BOOLEAN"))
 

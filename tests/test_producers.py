@@ -3,7 +3,9 @@
 The venvs come from ``.ci/producers.sh`` (skipped without them outside CI, failed without them in
 CI). Each driver in ``tests/support/producers/`` runs one producer's documented API, sends over OTLP/HTTP
 to the receiver, writes the same batches as protobuf and as Collector-style JSON lines, and prints
-the ids of what it scored.
+the ids of what it scored. Braintrust's is Java (its Java SDK is the one that writes
+``braintrust.scores``), built by ``.ci/braintrust.sh``; its own exporter sends to a local Braintrust
+API (``support.fakes.braintrust``) that relays the spans to the receiver and writes the files.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
+from xml.etree import ElementTree
 
 import pytest
 
+from support.fakes.braintrust import FakeBraintrust
 from support.fakes.server_process import in_ci
 from otel_scoring.records import ScoreRecord
 from otel_scoring.store import ScoreStore
@@ -30,17 +35,31 @@ pytestmark = [pytest.mark.producers, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DRIVERS = Path(__file__).resolve().parent / "support" / "producers"
 PRODUCERS_DIR = Path(os.environ.get("OTEL_SCORING_PRODUCERS_DIR") or REPO_ROOT / ".ci" / ".producers")
+BRAINTRUST_POM = DRIVERS / "braintrust" / "pom.xml"
+BRAINTRUST_DIR = Path(os.environ.get("OTEL_SCORING_BRAINTRUST_DIR") or REPO_ROOT / ".ci" / ".braintrust")
 TIMEOUT_SECONDS = 120
 
 
 def _python(venv: str) -> Path:
     python = PRODUCERS_DIR / venv / "bin" / "python"
     if not python.exists():
-        reason = f"the {venv} producer venv is not installed in {PRODUCERS_DIR}: run .ci/producers.sh (or set OTEL_SCORING_PRODUCERS_DIR)"
-        if in_ci():
-            pytest.fail(f"CI must run these tests, but {reason}", pytrace=False)
-        pytest.skip(reason)
+        _missing(f"the {venv} producer venv is not installed in {PRODUCERS_DIR}: run .ci/producers.sh (or set OTEL_SCORING_PRODUCERS_DIR)")
     return python
+
+
+def _missing(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"CI must run these tests, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _braintrust_classpath() -> str:
+    """The Java driver and its dependencies, built for the SDK version its pom.xml pins."""
+    version = ElementTree.parse(BRAINTRUST_POM).getroot().find("{http://maven.apache.org/POM/4.0.0}properties/{http://maven.apache.org/POM/4.0.0}braintrust.version").text  # type: ignore[union-attr]
+    built = BRAINTRUST_DIR / str(version)
+    if not (built / "braintrust-driver.jar").exists() or shutil.which("java") is None:
+        _missing(f"the Braintrust Java SDK {version} driver is not built in {built} (or java is missing): run .ci/braintrust.sh (or set OTEL_SCORING_BRAINTRUST_DIR)")
+    return f"{built / 'braintrust-driver.jar'}{os.pathsep}{built / 'lib' / '*'}"
 
 
 class Serve:
@@ -93,6 +112,12 @@ def _run(venv: str, driver: str, serve: Serve, out: Path) -> Tuple[Dict[str, Any
     done = subprocess.run([str(python), str(DRIVERS / driver), serve.http_endpoint, str(out)], capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=env, cwd=out.parent)
     assert done.returncode == 0, done.stderr[-4000:]
     facts = json.loads(done.stdout.strip().splitlines()[-1])
+    stored, from_files = _read_back(serve, out)
+    return facts, stored, from_files
+
+
+def _read_back(serve: Serve, out: Path) -> Tuple[List[ScoreRecord], List[List[ScoreRecord]]]:
+    """The records the receiver stored, and each file's (the numbered protobuf files as one)."""
     serve.stop()  # every export answered before the driver exited; stopping flushes nothing more
     with ScoreStore(serve.db) as store:
         stored = store.scores()
@@ -105,7 +130,7 @@ def _run(venv: str, driver: str, serve: Serve, out: Path) -> Tuple[Dict[str, Any
             for path in paths:
                 records.update((record.id, record) for record in records_from_file(path).scores)
             from_files.append(sorted(records.values(), key=lambda record: (record.timestamp, record.id)))
-    return facts, stored, from_files
+    return stored, from_files
 
 
 def _same_from_every_route(stored: List[ScoreRecord], from_files: List[List[ScoreRecord]]) -> None:
@@ -199,4 +224,29 @@ def test_openinference_feedback_at_span_trace_and_session_scope(serve, tmp_path)
     by_name = {score.name: score for score in stored}
     assert by_name["correctness"].metadata == {"annotator_kind": "LLM", "identifier": "judge-run-1", "metadata": {"model": "judge-1"}}
     assert by_name["relevance"].metadata == {"annotator_kind": "HUMAN"}
+    _same_from_every_route(stored, files)
+
+
+def test_braintrust_eval_scores_score_the_eval_span_of_their_case(serve, tmp_path):
+    """Braintrust's Java Eval: each scorer's score span holds braintrust.scores; they are scores of the case's eval span, one per name."""
+    classpath = _braintrust_classpath()
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "BRAINTRUST_"))}
+    with FakeBraintrust(serve.http_endpoint, out) as api:
+        done = subprocess.run(["java", "-cp", classpath, "BraintrustEval", api.url], capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert api.unanswered == [] and [experiment["name"] for experiment in api.experiments] == ["capitals"]
+    spans = json.loads(done.stdout.strip().splitlines()[-1])["spans"]
+    (case,) = [span for span in spans if span["name"] == "eval"]
+    assert sorted(span["parent_span_id"] for span in spans if span["name"] == "score") == [case["span_id"]] * 2
+    stored, files = _read_back(serve, out)
+    trace_id, span_id = case["trace_id"], case["span_id"]
+    assert _summary(stored) == [
+        ("brevity", 0.25, None, "NUMERIC", None, "span", trace_id, span_id, None, "BRAINTRUST"),
+        ("exact_match", 1.0, None, "NUMERIC", None, "span", trace_id, span_id, None, "BRAINTRUST"),
+        ("politeness", 0.0, None, "NUMERIC", None, "span", trace_id, span_id, None, "BRAINTRUST"),
+    ]
+    assert {(score.service_name, score.metadata) for score in stored} == {("braintrust-app", None)}
+    assert len(files) == 2  # the JSON lines and the protobuf requests, both read
     _same_from_every_route(stored, files)

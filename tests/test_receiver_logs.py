@@ -253,8 +253,53 @@ def test_configure_events_logs_round_trips_through_the_receiver(store, protocol)
     expected = expected_record(
         build_score(name="helpfulness", value=0.5, comment="fine", score_id="s-1", scope=Scope.SPAN, trace_id=context.trace_id, span_id=context.span_id, timestamp=stored.timestamp),
         service_name="logs-app",
+        span_name="answer",  # the span it was recorded on, as its span event's record says
     )
     assert stored == expected
+
+
+def _record_both_ways() -> Tuple[Any, Any]:
+    """configure(events="both"): a span score, a trace score, a late score and a metadata update; the spans and log records made."""
+    import otel_scoring
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    provider = otel_scoring.configure(service_name="both-app", span_exporter=spans, events="both", log_exporter=logs, set_global=False)
+    try:
+        tracer = provider.get_tracer("app")
+        with tracer.start_as_current_span("run"):
+            with tracer.start_as_current_span("answer") as answer:
+                otel_scoring.score_current_span(name="helpfulness", value=0.5, comment="fine")
+                otel_scoring.metadata("model").update({"name": "judge-1"}, kind="config")
+            otel_scoring.score_current_trace(name="task-success", value=True)
+        context = answer.get_span_context()
+        otel_scoring.create_score(name="late-review", value="good", trace_id=context.trace_id, observation_id=context.span_id)  # ended: a carrier takes it
+        assert otel_scoring.delivery_processor(provider).force_flush(TIMEOUT_SECONDS * 1000)
+    finally:
+        provider.shutdown()
+    return spans.get_finished_spans(), logs.get_finished_logs()
+
+
+@pytest.mark.parametrize("logs_first", [False, True], ids=["spans-then-logs", "logs-then-spans"])
+def test_configure_events_both_gives_one_identical_record_whichever_route_arrives_last(tmp_path, logs_first):
+    """configure(events="both") sends each score and metadata update twice, as a span event and a log record; the receiver keeps one record of each, the same whatever the order, as each route reads alone."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from otel_scoring.translate import records_from_otlp_proto
+
+    spans, logs = _record_both_ways()
+    from_spans, from_logs = records_from_otlp_proto(encode_spans(spans).SerializeToString()), records_from_otlp_logs(encode_logs(logs))
+    assert from_logs.scores == from_spans.scores and from_logs.metadata == from_spans.metadata
+    assert sorted((score.name, score.span_name) for score in from_spans.scores) == [("helpfulness", "answer"), ("late-review", None), ("task-success", "run")]
+    with ScoreStore(tmp_path / "scores.db") as store, OTLPReceiver(store, grpc_port=0, http_port=0, shutdown_timeout_seconds=2.0) as receiver:
+        send_spans = lambda: OTLPSpanExporter(endpoint=receiver.http_endpoint + "/v1/traces", timeout=TIMEOUT_SECONDS).export(spans)  # noqa: E731
+        send_logs = lambda: HttpLogExporter(endpoint=receiver.http_endpoint + "/v1/logs", timeout=TIMEOUT_SECONDS).export(logs)  # noqa: E731
+        for send in (send_logs, send_spans) if logs_first else (send_spans, send_logs):
+            send()
+        stored_scores, stored_metadata = store.scores(), store.metadata()
+    key = lambda record: record.id  # noqa: E731
+    assert sorted(stored_scores, key=key) == sorted(from_spans.scores, key=key)
+    assert sorted(stored_metadata, key=key) == sorted(from_spans.metadata, key=key)
 
 
 def test_an_unknown_events_form_is_refused_at_setup():

@@ -224,11 +224,11 @@ def logs_pipeline() -> Iterator[Tuple[Any, InMemoryLogRecordExporter, ScoreConfi
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=name_value_type(), extra=scores, scope=st.sampled_from(list(Scope)), late=st.booleans())
 def test_every_writable_score_reads_back_from_its_log_based_event(logs_pipeline, value, extra, scope, late):
-    """With events="logs", a score is one log record that reads back as expected_record(score) from protobuf, JSON and the receiver's route."""
+    """With events="logs", a score is one log record that reads back as expected_record(score), the very record its span event gives (span name included), from protobuf, JSON and the receiver's route."""
     tracer, log_exporter, registry = logs_pipeline
     log_exporter.clear()
-    _, _, score = _write_and_export((tracer, _NoSpans(), registry), scope, late, {**value, **extra})
-    expected = expected_record(score, service_name=SERVICE, span_name=None)  # a log record names no span
+    _, span_name, score = _write_and_export((tracer, _NoSpans(), registry), scope, late, {**value, **extra})
+    expected = expected_record(score, service_name=SERVICE, span_name=span_name)  # otel_scoring.span_name names it
     request = encode_logs(log_exporter.get_finished_logs())
     translation = records_from_otlp_logs(request)
     assert translation.scores == [expected]

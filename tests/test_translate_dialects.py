@@ -29,7 +29,7 @@ def _every_route(spans):
 
 
 def test_braintrust_scores_attribute_is_one_span_score_per_name(tracer, exporter):
-    """braintrust.scores (a JSON object of name -> number, null for a scorer that did not run) gives one span score per number."""
+    """braintrust.scores on a span that is not a Braintrust score span (the form Braintrust's OTel docs describe; null for a scorer that did not run) gives one score of that span per number."""
     spans = _spans(tracer, exporter, {"braintrust.scores": json.dumps({"Factuality": 0.25, "Levenshtein": 1, "skipped": None})})
     scored = next(span for span in spans if span.name == "scored")
     scores = _every_route(spans).scores
@@ -37,6 +37,15 @@ def test_braintrust_scores_attribute_is_one_span_score_per_name(tracer, exporter
         ("Factuality", 0.25, "span", format(scored.context.span_id, "016x"), "BRAINTRUST", "scored"),
         ("Levenshtein", 1.0, "span", format(scored.context.span_id, "016x"), "BRAINTRUST", "scored"),
     ]
+
+
+def test_a_braintrust_score_span_without_a_parent_is_skipped_and_counted(tracer, exporter):
+    """A Braintrust score span scores its parent (its Eval's case span, as test_producers.py shows); with no parent it scores nothing."""
+    attributes = {"braintrust.scores": json.dumps({"exact_match": 1.0}), "braintrust.span_attributes": json.dumps({"type": "score", "name": "exact_match"})}
+    with tracer.start_as_current_span("score", attributes=attributes):
+        pass
+    translation = _every_route(exporter.get_finished_spans())
+    assert (translation.scores, translation.skipped) == ([], 1)
 
 
 def test_malformed_forms_are_skipped_and_counted_and_the_rest_is_read(tracer, exporter):

@@ -51,6 +51,7 @@ _ANNOTATION_FIELDS = ("score", "label", "explanation")
 # Wire names as module globals: the hot path reads each once per score.
 _SCORE_EVENT = schema.EVALUATION_RESULT_EVENT
 _METADATA_EVENT = schema.METADATA_UPDATE_EVENT
+_LOG_SPAN_NAME = schema.LOG_SPAN_NAME
 _CARRIER = schema.CARRIER
 _CARRIER_SPAN_NAME = schema.CARRIER_SPAN_NAME
 _SCORE_ID = schema.SCORE_ID
@@ -196,10 +197,13 @@ class RecordCollector:
 
         The log records of one request are one container for :meth:`occurrence`.
         """
+        span_name = record.attributes.get(_LOG_SPAN_NAME)  # ours: the span it was recorded on
+        if not isinstance(span_name, str):
+            span_name = None
         if record.event_name == _SCORE_EVENT:
-            self.add_score_event(record.time_unix_nano, record.attributes, record.service_name, None, record, _log_ids, record.batch)
+            self.add_score_event(record.time_unix_nano, record.attributes, record.service_name, span_name, record, _log_ids, record.batch)
         elif record.event_name == _METADATA_EVENT:
-            self.add_metadata_event(record.time_unix_nano, record.attributes, record.service_name, None)
+            self.add_metadata_event(record.time_unix_nano, record.attributes, record.service_name, span_name)
 
     def occurrence(self, container: Any, score: ScoreRecord) -> ScoreRecord:
         """``score``, its derived id made unique among the results ``container`` holds.

@@ -17,7 +17,10 @@ collector on its own; nothing here is fatal.
   at span scope, ``trace.`` and ``session.`` prefixed at trace and session scope (the session from
   the span's ``session.id``); ``identifier`` gives the idempotent id, ``annotator_kind`` and
   ``metadata`` are kept in the record's metadata.
-* **Braintrust**: ``braintrust.scores``, a JSON object of name → number on the scored span.
+* **Braintrust**: ``braintrust.scores``, a JSON object of name → number. Braintrust's Eval (its
+  Java SDK) writes it on one ``score`` span per scorer, typed ``"score"`` in the JSON attribute
+  ``braintrust.span_attributes``, whose parent is the ``eval`` span of the case it scores: such a
+  span scores its parent. On any other span (as Braintrust's OTel docs describe) it scores that span.
 * **pydantic-evals case spans** (``Dataset.evaluate``): JSON attributes ``scores``, ``labels`` and
   ``assertions`` on the ``case: …`` span, each an object of name → ``{"value", "reason", ...}``.
 """
@@ -44,6 +47,7 @@ LOGFIRE_SPAN_TYPE = schema.LOGFIRE_SPAN_TYPE
 LOGFIRE_FEEDBACK_NAME = schema.LOGFIRE_FEEDBACK_NAME
 LOGFIRE_FEEDBACK_COMMENT = schema.LOGFIRE_FEEDBACK_COMMENT
 BRAINTRUST_SCORES = schema.BRAINTRUST_SCORES
+BRAINTRUST_SPAN_ATTRIBUTES = schema.BRAINTRUST_SPAN_ATTRIBUTES
 OPENINFERENCE_SESSION_ID = schema.OPENINFERENCE_SESSION_ID
 PYDANTIC_EVALS_KINDS = dict(schema.PYDANTIC_EVALS_RESULTS)
 
@@ -267,13 +271,27 @@ def braintrust_scores(view: SpanView, genai_score: GenAIScore, derived_id: Deriv
     scores = _object(view.attributes.get(BRAINTRUST_SCORES))
     if view.trace_id is None or view.span_id is None:
         raise Malformed("no trace id or span id")
+    scored = view.span_id
+    if _braintrust_span_type(view) == "score":
+        if view.parent_span_id is None:
+            raise Malformed("a Braintrust score span without the span it scores")
+        scored = view.parent_span_id
     records = []
     for name, raw in scores.items():
         if raw is None or isinstance(raw, bool) or not isinstance(raw, (int, float)) or not name:
             continue  # Braintrust writes null for a scorer that did not run
         value = _finite(raw)
-        records.append(_record(derived_id(BRAINTRUST_SOURCE, view.trace_id, view.span_id, name), name, value, None, "NUMERIC", "span", view.trace_id, view.span_id, BRAINTRUST_SOURCE, None, view))
+        # The id is of the span carrying the scores: two scorers may each write a score of one name.
+        records.append(_record(derived_id(BRAINTRUST_SOURCE, view.trace_id, view.span_id, name), name, value, None, "NUMERIC", "span", view.trace_id, scored, BRAINTRUST_SOURCE, None, view))
     return records
+
+
+def _braintrust_span_type(view: SpanView) -> Optional[str]:
+    raw = view.attributes.get(BRAINTRUST_SPAN_ATTRIBUTES)
+    if raw is None:
+        return None
+    span_type = _object(raw).get("type")
+    return span_type if isinstance(span_type, str) else None
 
 
 # --- pydantic-evals case spans ----------------------------------------------------------------------

@@ -266,8 +266,8 @@ async function showCompare(params) {
   const name = params.name || overview.names[0];
   const by = params.by || overview.keys.find((k) => k === "service.version") || overview.keys.find((k) => k.startsWith("metadata.")) || overview.keys[0];
   const form = h("form", { class: "filters", "data-testid": "compare-form", onsubmit: (event) => { event.preventDefault(); const data = Object.fromEntries(new FormData(event.target)); data.lower_is_better = data.lower_is_better ? "true" : ""; go("compare", { ...data, run: "1" }); } },
-    h("label", {}, "Score", select("name", overview.names.map((n) => [n, n]), name, { onchange: (e) => go("compare", { name: e.target.value, by }) })),
-    h("label", {}, "Split by", select("by", overview.keys.map((k) => [k, k]), by, { onchange: (e) => go("compare", { name, by: e.target.value }) })));
+    h("label", {}, "Score", select("name", overview.names.map((n) => [n, n]), name, { onchange: (e) => go("compare", { name: e.target.value, by: e.target.form.elements.namedItem("by").value }) })),
+    h("label", {}, "Split by", select("by", overview.keys.map((k) => [k, k]), by, { onchange: (e) => go("compare", { name: e.target.form.elements.namedItem("name").value, by: e.target.value }) })));
   view.append(form);
   let values = [];
   if (by === "time") {
@@ -275,6 +275,7 @@ async function showCompare(params) {
       h("label", {}, "Candidate window", h("input", { name: "candidate", size: 34, value: params.candidate || "", placeholder: "2026-01-08T00:00Z/2026-01-15T00:00Z" })));
   } else {
     try { values = (await api("cohorts", { name, by })).values; } catch (error) { return view.append(failure(error)); }
+    if (!view.isConnected) return;  // a newer view replaced this one while it waited
     if (values.length < 2) {
       view.append(empty(`“${by}” has ${values.length} value${values.length === 1 ? "" : "s"} among ${name} scores`, "Comparing needs two cohorts: pick another key or score."));
       return;
@@ -288,7 +289,7 @@ async function showCompare(params) {
   let answer;
   try { answer = await api("compare", { name, by, baseline: params.baseline || (values[0] || {}).value, candidate: params.candidate || (values[1] || {}).value, lower_is_better: params.lower_is_better }); }
   catch (error) { return view.append(failure(error)); }
-  view.append(comparison(answer));
+  if (view.isConnected) view.append(comparison(answer));
 }
 
 function comparison(answer) {
