@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -80,8 +81,6 @@ def test_the_common_call_on_an_ended_span_is_carried_as_the_general_path_carries
     exporter.clear()
     span = tracer.start_span("ended")
     span.end()
-    from opentelemetry import trace
-
     with trace.use_span(span):
         otel_scoring.score_current_span(name="late", value=1.0)
     [carrier] = [s for s in exporter.get_finished_spans() if s.name == schema.CARRIER_SPAN_NAME]
