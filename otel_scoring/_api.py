@@ -16,7 +16,7 @@ from opentelemetry import trace
 from otel_scoring import _registry
 from otel_scoring._guard import handle_internal_errors, report_internal_error
 from otel_scoring._model import Scope
-from otel_scoring._validation import build_score, parse_span_id, parse_trace_id, subject_for
+from otel_scoring._validation import build_score, build_span_score, parse_span_id, parse_trace_id, subject_for
 from otel_scoring.errors import ScoreValidationError
 
 _logger = logging.getLogger("otel_scoring")
@@ -171,8 +171,38 @@ def score_current_span(
     an instrumentation opened and closed inside the call just made (``client.chat.completions.create``).
     ``environment`` is recorded as ``deployment.environment.name`` on the score.
     """
+    span = trace.get_current_span()
+    if score_id is None and data_type is None and config_id is None and metadata is None and timestamp is None and environment is None and step is None:
+        try:  # the common call: an open span scored with a name, a value, perhaps a comment
+            if _score_open_span(span, name, value, comment):
+                return
+        except ScoreValidationError:
+            raise  # strict mode only
+        except Exception:
+            report_internal_error("score_current_span")
+            return
     options = {"score_id": score_id, "data_type": data_type, "comment": comment, "config_id": config_id, "metadata": metadata, "timestamp": timestamp, "environment": environment}
-    score_span("score_current_span", trace.get_current_span(), Scope.SPAN, name, value, options, step)
+    score_span("score_current_span", span, Scope.SPAN, name, value, options, step)
+
+
+def _score_open_span(span: Any, name: Any, value: Any, comment: Any) -> bool:
+    """What :func:`record_on_span` does for an open, sampled span scored with no other keyword,
+    without the options dict and the checks that cannot apply. False, having done nothing, for
+    any other span (invalid, unsampled, ended) or when no processor is registered: the general
+    path handles those, with its warnings."""
+    span_context = span.get_span_context()
+    if not (span_context.trace_flags.sampled and span_context.is_valid and span.is_recording()):
+        return False
+    processor = _registry.for_target(span_context.trace_id, span_context.span_id)
+    if processor is None:
+        return False
+    try:
+        score = build_span_score(name, value, comment, span_context.trace_id, span_context.span_id)
+    except ScoreValidationError as error:
+        _registry.reject(processor, error)
+        return True
+    processor._record_score(score, current=span)
+    return True
 
 
 def score_current_trace(

@@ -7,12 +7,20 @@ that leave out what is None, so the wire carries only what the caller said.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from otel_scoring import schema
-from otel_scoring._model import MetadataUpdate, Score
+from otel_scoring._model import DataType, MetadataUpdate, Score, Scope
 
 Attributes = Dict[str, Any]
+
+# Enum members' text by member: a dict lookup, where ``member.value`` is a Python-level property.
+_TEXT: Dict[Any, str] = {member: member.value for member in (*Scope, *DataType)}
+
+# (scope, score name) -> the summary's value and label attribute names, built once per name.
+# Bounded: past the limit it starts afresh (an app has a handful of score names, not thousands).
+_SUMMARY_KEYS_LIMIT = 1024
+_summary_keys: Dict[Tuple[Scope, str], Tuple[str, str]] = {}
 
 
 def _without_none(attributes: Dict[str, Optional[Any]]) -> Attributes:
@@ -29,8 +37,8 @@ def score_event_attributes(score: Score) -> Attributes:
     if score.comment is not None:
         attributes[schema.GEN_AI_EVALUATION_EXPLANATION] = score.comment
     attributes[schema.SCORE_ID] = score.id
-    attributes[schema.SCORE_DATA_TYPE] = score.data_type.value
-    attributes[schema.SCORE_SCOPE] = score.scope.value
+    attributes[schema.SCORE_DATA_TYPE] = _TEXT[score.data_type]
+    attributes[schema.SCORE_SCOPE] = _TEXT[score.scope]
     if score.config_id is not None:
         attributes[schema.SCORE_CONFIG_ID] = score.config_id
     attributes[schema.SCORE_SOURCE] = score.source
@@ -52,12 +60,22 @@ def score_event_attributes(score: Score) -> Attributes:
 
 def score_span_attributes(score: Score) -> Attributes:
     """The searchable summary: latest value and label of this score name at this scope."""
+    keys = _summary_keys.get((score.scope, score.name))
+    if keys is None:
+        keys = _summary_keys_for(score.scope, score.name)
     attributes: Attributes = {schema.HAS_SCORES: True}
     if score.value is not None:
-        attributes[schema.score_value_attribute(score.scope.value, score.name)] = score.value
+        attributes[keys[0]] = score.value
     if score.label is not None:
-        attributes[schema.score_label_attribute(score.scope.value, score.name)] = score.label
+        attributes[keys[1]] = score.label
     return attributes
+
+
+def _summary_keys_for(scope: Scope, name: str) -> Tuple[str, str]:
+    if len(_summary_keys) >= _SUMMARY_KEYS_LIMIT:
+        _summary_keys.clear()
+    keys = _summary_keys[(scope, name)] = (schema.score_value_attribute(_TEXT[scope], name), schema.score_label_attribute(_TEXT[scope], name))
+    return keys
 
 
 def metadata_event_attributes(update: MetadataUpdate) -> Attributes:

@@ -328,6 +328,7 @@ def _load_configs(path: str) -> ScoreConfigRegistry:
 
 _Events = List[Tuple[str, dict]]
 _LIMITS, _EVENTS = _sdk_span.LIMITS, _sdk_span.EVENTS  # bound once: read on every score
+_add_clean_event = _sdk_span.add_clean_event
 
 
 def _encode(item: Writable) -> Tuple[_Events, dict]:
@@ -350,8 +351,9 @@ def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
     limits = getattr(span, _LIMITS, None)  # SDK SpanLimits; absent on other Span types
     if limits is not None:
         max_events = limits.max_events
-        # len() of the SDK's own event list: span.events copies it into a tuple on every call.
-        if max_events is not None and len(getattr(span, _EVENTS, None) or span.events) + len(events) > max_events:
+        # len() of the SDK's own event list: span.events copies it into a tuple on every call. An
+        # empty list is falsy, so test for None: `or span.events` would copy on every first score.
+        if max_events is not None and _event_count(span) + len(events) > max_events:
             # Adding would push older events out of the span: carry it instead, losing nothing.
             _logger.warning("Span %r has reached its event limit (%d); %s is carried on a carrier span instead.", span.name, max_events, _describe(item))
             return False
@@ -371,10 +373,15 @@ def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
         if length_limit is not None and any(isinstance(v, str) and len(v) > length_limit for _, attrs in events for v in attrs.values()):
             _logger.warning("An attribute of %s is longer than the attribute length limit (%d) and will be truncated.", _describe(item), length_limit)
     for name, attributes in events:
-        span.add_event(name, attributes)
+        _add_clean_event(span, name, attributes)  # values from _wire: str, bool, int or float only
     if summary:
         span.set_attributes(summary)
     return True
+
+
+def _event_count(span: Span) -> int:
+    recorded = getattr(span, _EVENTS, None)
+    return len(recorded) if recorded is not None else len(span.events)
 
 
 def _describe(item: Writable) -> str:

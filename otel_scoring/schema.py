@@ -185,12 +185,18 @@ def metadata_attribute(kind: str, key: str) -> str:
 
 def format_trace_id(trace_id: int) -> str:
     """32 lowercase hex digits, as W3C trace context and OTLP JSON write a trace id."""
-    return format(trace_id, "032x")
+    try:  # the bytes' hex: the same digits at half the cost of format()'s mini-language
+        return trace_id.to_bytes(16, "big").hex()
+    except OverflowError:  # negative or wider than 128 bits: format() writes it as it is
+        return format(trace_id, "032x")
 
 
 def format_span_id(span_id: int) -> str:
     """16 lowercase hex digits, as W3C trace context and OTLP JSON write a span id."""
-    return format(span_id, "016x")
+    try:
+        return span_id.to_bytes(8, "big").hex()
+    except OverflowError:
+        return format(span_id, "016x")
 
 
 # --- Timestamps (otel_scoring.score.timestamp, otel_scoring.metadata_update.timestamp) ----------
@@ -210,9 +216,10 @@ def format_timestamp(moment: datetime) -> str:
     key = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
     cached_key, prefix = _last_second
     if cached_key != key:
-        prefix = "%04d-%02d-%02dT%02d:%02d:%02d" % key
+        prefix = "%04d-%02d-%02dT%02d:%02d:%02d." % key
         _last_second = (key, prefix)
-    return "%s.%06dZ" % (prefix, moment.microsecond)
+    # Six digits by dropping the leading 1 of 1 000 000 + µs: cheaper than "%06d" formatting.
+    return prefix + str(1_000_000 + moment.microsecond)[1:] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from otel_scoring import schema
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
@@ -52,3 +55,11 @@ def test_templated_names_are_built_by_the_schema_functions():
     assert schema.score_value_attribute("trace", "guardrail-pass") == "otel_scoring.trace_score.value.guardrail-pass"
     assert schema.score_label_attribute("span", "sentiment") == "otel_scoring.span_score.label.sentiment"
     assert schema.metadata_attribute("billing", "invoiceId") == "otel_scoring.metadata.billing.invoiceId"
+
+
+@given(trace_id=st.integers(min_value=1, max_value=2**128 - 1), span_id=st.integers(min_value=1, max_value=2**64 - 1))
+def test_ids_are_written_as_w3c_hex_that_reads_back(trace_id, span_id):
+    """Trace ids as 32 and span ids as 16 lowercase hex digits (W3C trace context, OTLP JSON), zero-padded."""
+    trace_text, span_text = schema.format_trace_id(trace_id), schema.format_span_id(span_id)
+    assert len(trace_text) == 32 and len(span_text) == 16
+    assert trace_text == trace_text.lower() and int(trace_text, 16) == trace_id and int(span_text, 16) == span_id

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+import pytest
+from opentelemetry.sdk.trace import Span, SpanLimits, TracerProvider
 
 from otel_scoring import _sdk_span
 
@@ -25,8 +27,73 @@ def test_an_sdk_without_them_is_reported_once(monkeypatch, caplog):
     """Were the SDK to rename them, building a processor warns once, naming what is missing and what it costs."""
     monkeypatch.setattr(_sdk_span, "LIMITS", "_renamed_limits")
     monkeypatch.setattr(_sdk_span, "_checked", False)
+    monkeypatch.setattr(_sdk_span, "_plain_span_types", _sdk_span._plain_span_types)  # restored after
     with caplog.at_level(logging.WARNING, logger="otel_scoring"):
         _sdk_span.check_sdk_shape()
         _sdk_span.check_sdk_shape()
     [record] = [r for r in caplog.records if "opentelemetry-sdk" in r.getMessage()]
     assert "_renamed_limits" in record.getMessage() and "drop older events" in record.getMessage()
+
+
+def _span_pair(limits: SpanLimits):
+    """Two live spans of one provider with these limits, for events written side by side."""
+    provider = TracerProvider(span_limits=limits, shutdown_on_exit=False)
+    _sdk_span.check_sdk_shape()
+    tracer = provider.get_tracer("tests")
+    return tracer.start_span("public"), tracer.start_span("clean")
+
+
+def _encoded_events(span) -> bytes:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    request = encode_spans([span])
+    return b"".join(event.SerializeToString() for event in request.resource_spans[0].scope_spans[0].spans[0].events)
+
+
+ATTRIBUTES = {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.5, "flag": True, "count": 3, "comment": "x" * 40}
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [SpanLimits(), SpanLimits(max_event_attributes=2), SpanLimits(max_attribute_length=10)],
+    ids=["defaults", "fewer-attributes-allowed", "short-values"],
+)
+def test_a_clean_event_is_the_event_add_event_writes(limits):
+    """What an exporter, a processor or a deep copy sees of add_clean_event's event is add_event's, limits applied alike."""
+    public, clean = _span_pair(limits)
+    public.add_event("gen_ai.evaluation.result", dict(ATTRIBUTES), timestamp=1_700_000_000_000_000_000)
+    _sdk_span.add_clean_event(clean, "gen_ai.evaluation.result", dict(ATTRIBUTES), timestamp=1_700_000_000_000_000_000)
+    public.end()
+    clean.end()
+    [expected], [got] = public.events, clean.events
+    assert type(got.attributes) is type(expected.attributes)
+    assert dict(got.attributes) == dict(expected.attributes) and got.dropped_attributes == expected.dropped_attributes
+    assert _encoded_events(clean) == _encoded_events(public)
+    with pytest.raises(TypeError):
+        got.attributes["more"] = 1  # immutable, as add_event's
+    assert dict(copy.deepcopy(got).attributes) == dict(expected.attributes)
+
+
+def test_a_clean_event_on_an_ended_span_is_refused_as_add_event_refuses_it(caplog):
+    """The SDK's own check applies: an ended span gains nothing and the SDK warns as it does for add_event."""
+    _, clean = _span_pair(SpanLimits())
+    clean.end()
+    with caplog.at_level(logging.WARNING):
+        _sdk_span.add_clean_event(clean, "late", {"a": 1})
+    assert clean.events == () and any("ended span" in r.getMessage() for r in caplog.records)
+
+
+def test_a_span_subclass_gets_its_own_add_event():
+    """A Span subclass may override add_event (a wrapper recording elsewhere too): it is called, not bypassed."""
+    calls = []
+
+    class Recording(Span):
+        def add_event(self, name, attributes=None, timestamp=None):
+            calls.append((name, dict(attributes)))
+            super().add_event(name, attributes, timestamp)
+
+    _sdk_span.check_sdk_shape()
+    span = Recording("recording", context=None)
+    span.start()
+    _sdk_span.add_clean_event(span, "scored", {"a": 1})
+    assert calls == [("scored", {"a": 1})] and dict(span.events[0].attributes) == {"a": 1}
