@@ -3,11 +3,10 @@ traceback, nor a server that accepts and then breaks every request); ``--host '[
 
 from __future__ import annotations
 
-import socket
 
 import grpc
 import pytest
-from support.receiver_support import grpc_status, scored_request
+from support.receiver_support import grpc_status, require_ipv6_loopback, scored_request
 
 from otel_scoring.cli import main
 from otel_scoring.receiver import OTLPReceiver
@@ -43,13 +42,7 @@ def test_an_argument_out_of_range_is_a_usage_error_naming_the_limit(tmp_path, ca
 
 def test_a_bracketed_ipv6_loopback_host_binds_both_transports(tmp_path):
     """host='[::1]' (how URLs write it, and what --host passes) serves gRPC and HTTP on ::1."""
-    probe = socket.socket(socket.AF_INET6)
-    try:
-        probe.bind(("::1", 0))
-    except OSError:
-        pytest.skip("this machine has no IPv6 loopback")
-    finally:
-        probe.close()
+    require_ipv6_loopback()
     with ScoreStore(tmp_path / "scores.db") as store, OTLPReceiver(store, host="[::1]", grpc_port=0, http_port=0, shutdown_timeout_seconds=2.0) as receiver:
         assert receiver.grpc_endpoint.startswith("[::1]:")
         assert grpc_status(receiver.grpc_endpoint, scored_request("over-ipv6").SerializeToString()) is grpc.StatusCode.OK

@@ -24,7 +24,7 @@ import pytest
 from support.delivery_support import ReceiverProcess, subprocess_env
 from support.raw_grpc import SilentCalls
 from support.stock_exporter import command as stock_exporter_command
-from support.receiver_support import TIMEOUT_SECONDS, grpc_status, http_request, scored_request
+from support.receiver_support import TIMEOUT_SECONDS, grpc_status, http_request, require_ipv6_loopback, scored_request
 
 from otel_scoring.receiver import OTLPReceiver
 from otel_scoring.receiver._peers import peer_of_address, peer_of_grpc
@@ -196,13 +196,7 @@ def test_a_peer_is_its_address_whatever_the_transport_writes_around_it():
 
 def test_the_peer_share_holds_on_an_ipv6_loopback_receiver(store):
     """A receiver on [::1]: a gRPC client on ::1 gets its 4 waiting places (max_connections=8) and a fifth call is refused, read from gRPC's ipv6: peer form."""
-    probe = socket.socket(socket.AF_INET6)
-    try:
-        probe.bind(("::1", 0))
-    except OSError:
-        pytest.skip("this machine has no IPv6 loopback")
-    finally:
-        probe.close()
+    require_ipv6_loopback()
     with OTLPReceiver(store, host="::1", grpc_port=0, http_port=0, max_connections=8, request_timeout_seconds=TIMEOUT_SECONDS * 3, shutdown_timeout_seconds=2.0) as receiver:
         with SilentCalls(receiver.grpc_port, source="::1", host="::1") as calls:
             calls.open(5)

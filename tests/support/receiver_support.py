@@ -34,6 +34,17 @@ EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # --- Exports ------------------------------------------------------------------------------------------
 
 
+def require_ipv6_loopback() -> None:
+    """Skip the calling test, saying why, on a machine whose loopback has no IPv6 (``::1``)."""
+    probe = socket.socket(socket.AF_INET6)
+    try:
+        probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    finally:
+        probe.close()
+
+
 def recorded_request(record: Callable[[], None], span_name: str = "hostile-input-test") -> ExportTraceServiceRequest:
     """The OTLP request the SDK exports for one root span inside which ``record()`` ran."""
     exporter = InMemorySpanExporter()
