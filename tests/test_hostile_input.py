@@ -338,7 +338,16 @@ def test_idle_connections_hold_no_slot_and_the_longest_waiting_makes_room(crowde
     waiting_places = 4 * 3  # WAITING_PER_SLOT x max_connections
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2 * waiting_places)]
     try:
-        assert http_request(port, scored_request("past-the-idle").SerializeToString())[0] == 200  # heard, not queued behind them
+        # Heard, not queued behind them. A closed idle connection gives its thread back only when
+        # that thread has ended, so on a loaded machine the export may first hear 503 (retryable):
+        # it retries as an OTLP exporter does, and must get through while every idle one stays open.
+        status = 503
+        for _ in range(50):
+            status = http_request(port, scored_request("past-the-idle").SerializeToString())[0]
+            if status != 503:
+                break
+            time.sleep(0.1)
+        assert status == 200
         assert closes_within(idle[0], TIMEOUT_SECONDS)  # the first to wait was the first closed
     finally:
         for connection in idle:
