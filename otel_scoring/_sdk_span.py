@@ -33,6 +33,7 @@ _logger = logging.getLogger("otel_scoring")
 
 LIMITS = "_limits"  # Span: the SpanLimits it was started with
 EVENTS = "_events"  # ReadableSpan: the event list (a BoundedList) that span.events copies
+ATTRIBUTES = "_attributes"  # ReadableSpan: the attributes (a BoundedAttributes) span.attributes wraps in a proxy
 ADD_EVENT = "_add_event"  # Span: appends a built Event under the span's lock, if it has not ended
 ATTRIBUTES_DICT = "_dict"  # BoundedAttributes: the plain dict holding the cleaned values
 

@@ -43,7 +43,6 @@ import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.environment_variables import (
     OTEL_BSP_EXPORT_TIMEOUT,
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
@@ -57,6 +56,7 @@ from opentelemetry.trace import Link, Status
 from otel_scoring import _sdk_span, schema
 from otel_scoring._guard import handle_internal_errors
 from otel_scoring._settings import resolve_int
+from otel_scoring.delivery._encoder import encode_request
 from otel_scoring.delivery._queue import TwoLaneQueue, scored_bytes
 from otel_scoring.delivery.sender import OTLPTraceSender, SendOutcome
 from otel_scoring.delivery.spool import SpanSpool
@@ -688,13 +688,14 @@ class _LossLog:
 def _encode_each(processor: ScoreFirstSpanProcessor, scored: List[ReadableSpan], plain: List[ReadableSpan]) -> Tuple[Optional[bytes], List[ReadableSpan], List[ReadableSpan]]:
     """The OTLP request for the spans, and the spans it holds.
 
-    Normally one encoding of the whole batch. When that fails (a lone surrogate in a span name,
+    Normally one encoding of the whole batch (``encode_request``: the SDK's bytes, written
+    without the SDK's protobuf messages, and raising where the SDK's encoder raises). When that fails (a lone surrogate in a span name,
     an event name or a status is enough to fail the SDK's encoder), each span is encoded alone:
     one that fails is repaired (its text made encodable, so its scores are kept), and one that
     still fails is dropped and counted, costing only itself. None when nothing could be encoded.
     """
     try:
-        return encode_spans(scored + plain).SerializeToString(), scored, plain
+        return encode_request(scored + plain), scored, plain
     except Exception:  # noqa: BLE001 - whatever the SDK's encoder raises for one bad span
         pass
     kept: Dict[bool, List[ReadableSpan]] = {True: [], False: []}
@@ -720,7 +721,7 @@ def _encode_each(processor: ScoreFirstSpanProcessor, scored: List[ReadableSpan],
     if not kept[True] and not kept[False]:
         return None, [], []
     try:
-        return encode_spans(kept[True] + kept[False]).SerializeToString(), kept[True], kept[False]
+        return encode_request(kept[True] + kept[False]), kept[True], kept[False]
     except Exception:  # noqa: BLE001 - each span encoded alone, so together they encode too
         _logger.exception("Could not encode %d spans as OTLP; they were dropped.", len(kept[True]) + len(kept[False]))
         queue.count_dropped(len(kept[True]), len(kept[False]))
@@ -730,13 +731,13 @@ def _encode_each(processor: ScoreFirstSpanProcessor, scored: List[ReadableSpan],
 def _encodable(span: ReadableSpan) -> Optional[ReadableSpan]:
     """``span`` if it encodes, else a copy with its text repaired if that encodes, else None."""
     try:
-        encode_spans([span])
+        encode_request([span])
         return span
     except Exception:  # noqa: BLE001
         pass
     try:
         repaired = _repaired(span)
-        encode_spans([repaired])
+        encode_request([repaired])
         return repaired
     except Exception:  # noqa: BLE001
         return None
