@@ -65,8 +65,9 @@ _SMALL_VARINTS = [bytes((n,)) for n in range(0x80)]
 _TAGS = [bytes((n,)) for n in range(0x100)]
 
 # Attribute keys repeat from span to span: each key's encoded KeyValue.key field is kept, and its
-# last str value with the whole encoded KeyValue; a few thousand keys at most.
+# last str value with the whole encoded KeyValue; a few thousand short ones at most (~2 MB).
 _CACHE_SIZE = 4096
+_CACHED_FIELD_BYTES = 256
 _key_fields: Dict[str, bytes] = {}
 _last_strings: Dict[str, Tuple[str, bytes]] = {}
 
@@ -244,9 +245,10 @@ def _attributes(tag: int, attributes: Any) -> bytes:
                 append(last[1])
                 continue
             field = _key_value(key, value)
-            if len(last_strings) >= _CACHE_SIZE:
-                last_strings.clear()
-            last_strings[key] = (value, field)
+            if len(field) <= _CACHED_FIELD_BYTES:
+                if len(last_strings) >= _CACHE_SIZE:
+                    last_strings.clear()
+                last_strings[key] = (value, field)
             append(field)
         else:
             append(_key_value(key, value))
@@ -260,9 +262,10 @@ def _key_value(key: Any, value: Any) -> bytes:
         if type(key) is not str:
             raise NotCovered(type(key))
         key_field = _text(0x0A, key)
-        if len(_key_fields) >= _CACHE_SIZE:
-            _key_fields.clear()
-        _key_fields[key] = key_field
+        if len(key_field) <= _CACHED_FIELD_BYTES:
+            if len(_key_fields) >= _CACHE_SIZE:
+                _key_fields.clear()
+            _key_fields[key] = key_field
     # The two commonest values written inline (string_value: 0x0a, double_value: 0x21).
     kind = type(value)
     if kind is float:
