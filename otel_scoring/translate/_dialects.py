@@ -74,8 +74,10 @@ _EVALUATION_NAME_BYTES = schema.GEN_AI_EVALUATION_NAME.encode("utf-8")
 _RESULT_EVENT_BYTES = schema.EVALUATION_RESULT_EVENT.encode("utf-8")
 
 
-_ANNOTATION_BYTES = b"annotation"
-_MARKERS_BUT_ANNOTATIONS = tuple(marker for marker in MARKERS if _ANNOTATION_BYTES not in marker)
+# In OpenInference's markers and in the annotation prefix (schema.OPENINFERENCE_ANNOTATION_PREFIX):
+# one search for it rules out all three in most requests.
+ANNOTATION_BYTES = b"annotation"
+_MARKERS_BUT_ANNOTATIONS = tuple(marker for marker in MARKERS if ANNOTATION_BYTES not in marker)
 
 
 def may_hold_dialects(raw: bytes, annotation_found: bool = True) -> bool:

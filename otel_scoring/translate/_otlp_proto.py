@@ -36,7 +36,6 @@ _ANNOTATION_PREFIX = schema.OPENINFERENCE_ANNOTATION_PREFIX
 # Scores first: most requests that carry anything carry a score, and any() stops at the first find.
 _EVENT_NAME_BYTES = tuple(name.encode("utf-8") for name in (_SCORE_EVENT, _METADATA_EVENT))
 _ANNOTATION_PREFIX_BYTES = _ANNOTATION_PREFIX.encode("utf-8")
-_ANNOTATION_BYTES = b"annotation"  # in the prefix and in every OpenInference marker
 _SCALAR_KINDS = frozenset(("string_value", "double_value", "int_value", "bool_value", "bytes_value"))
 
 
@@ -60,7 +59,7 @@ def translate(data: Union[bytes, bytearray, memoryview], request: Optional[Trace
     raw = data if isinstance(data, bytes) else bytes(data)
     with_events = any(name in raw for name in _EVENT_NAME_BYTES)
     # One search for "annotation" rules out both the annotation prefix and OpenInference's markers.
-    annotation_found = _ANNOTATION_BYTES in raw
+    annotation_found = _dialects.ANNOTATION_BYTES in raw
     with_annotations = annotation_found and _ANNOTATION_PREFIX_BYTES in raw
     with_dialects = _dialects.may_hold_dialects(raw, annotation_found)
     collector = RecordCollector()

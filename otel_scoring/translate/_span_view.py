@@ -221,7 +221,8 @@ def as_float(value: Any) -> Optional[float]:
 
 def is_mapping(value: Any) -> bool:
     """``isinstance(value, Mapping)``, with the answer for a plain dict (what ``json.loads`` makes)
-    in one comparison: the ABC's check is the costliest step of reading a JSON value."""
+    in one comparison: the ABC's check was a third of reading OTLP JSON. The hottest loops write
+    ``value.__class__ is dict`` inline before calling this, to save the call too."""
     return value.__class__ is dict or isinstance(value, _AbcMapping)
 
 
