@@ -11,6 +11,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
 _NONE = "-"
+# json.dumps with these options builds an encoder per call; one encoder serves every line.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_CELL = 48  # longer free text (comments, metadata values) is cut in tables; JSON and CSV keep it
 
 
@@ -127,7 +129,7 @@ def json_lines(items: Iterable[Any], record_type: Optional[str] = None) -> str:
         data = item.to_dict() if hasattr(item, "to_dict") else _json_ready(item)
         if record_type is not None:
             data = {"record_type": record_type, **data}
-        lines.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        lines.append(_encode_json(data))
     return "\n".join(lines)
 
 

@@ -584,6 +584,7 @@ def _translate_to_json_lines(path: str, counts: Dict[str, int], progress: Progre
             progress.clear()
             _print(text)
         _count(translation, counts, progress)
+        del translation, text  # not held while the next request is parsed: memory is one request's
 
 
 def _translate_to_tables(path: str, named: bool, counts: Dict[str, int], progress: Progress) -> None:

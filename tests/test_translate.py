@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -293,6 +294,27 @@ def test_each_reader_rejects_a_document_of_another_shape(tracer, exporter):
         records_from_otlp_proto(b"\xff\xff\xff\xff")
     with pytest.raises(TranslationError):
         records_from_otlp_proto("a string")  # type: ignore[arg-type]
+
+
+def _read_only(value):
+    """``value`` with every JSON object a read-only mapping (a ``Mapping`` that is not a dict)."""
+    if isinstance(value, dict):
+        return types.MappingProxyType({key: _read_only(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_read_only(item) for item in value]
+    return value
+
+
+def test_otlp_json_of_mappings_that_are_not_dicts_reads_as_the_same_json_would(tracer, exporter):
+    """A document handed over as other mappings than ``json.loads``'s dicts reads as the same records."""
+    record_a_scored_run(tracer)
+    with tracer.start_as_current_span("answer") as span:
+        span.set_attributes({"annotation.correctness.score": 1, "annotation.correctness.label": "correct"})
+        span.add_event(schema.EVALUATION_RESULT_EVENT, {schema.GEN_AI_EVALUATION_NAME: "relevance", schema.GEN_AI_EVALUATION_SCORE_VALUE: 0.7})
+    document = collector_json(exporter.get_finished_spans())
+    translation = records_from_otlp_json(document)
+    assert {score.source for score in translation.scores} >= {"API", GENAI_EVENT_SOURCE, OPENINFERENCE_SOURCE} and translation.metadata
+    assert records_from_otlp_json(_read_only(document)) == translation
 
 
 def test_json_lines_collapse_rewrites_across_lines(tracer, exporter):

@@ -74,14 +74,22 @@ _EVALUATION_NAME_BYTES = schema.GEN_AI_EVALUATION_NAME.encode("utf-8")
 _RESULT_EVENT_BYTES = schema.EVALUATION_RESULT_EVENT.encode("utf-8")
 
 
-def may_hold_dialects(raw: bytes) -> bool:
+# In OpenInference's markers and in the annotation prefix (schema.OPENINFERENCE_ANNOTATION_PREFIX):
+# one search for it rules out all three in most requests.
+ANNOTATION_BYTES = b"annotation"
+_MARKERS_BUT_ANNOTATIONS = tuple(marker for marker in MARKERS if ANNOTATION_BYTES not in marker)
+
+
+def may_hold_dialects(raw: bytes, annotation_found: bool = True) -> bool:
     """Whether serialized spans may hold one of these forms (False: they certainly do not).
 
     Every ``gen_ai.evaluation.result`` event, ours included, holds one ``gen_ai.evaluation.name``:
     more names than events means some are span attributes, i.e. evaluation spans. Counting keeps
     requests of our own events, the receiver's usual load, off the per-span attribute scan.
+    ``annotation_found``: False when the caller has found no ``annotation`` in ``raw`` (each search
+    is a pass over the whole request, and together they cost more than parsing it).
     """
-    if any(marker in raw for marker in MARKERS):
+    if any(marker in raw for marker in (MARKERS if annotation_found else _MARKERS_BUT_ANNOTATIONS)):
         return True
     names = raw.count(_EVALUATION_NAME_BYTES)
     return names > 0 and names > raw.count(_RESULT_EVENT_BYTES)

@@ -58,8 +58,10 @@ def translate(data: Union[bytes, bytearray, memoryview], request: Optional[Trace
         request = parse(data)
     raw = data if isinstance(data, bytes) else bytes(data)
     with_events = any(name in raw for name in _EVENT_NAME_BYTES)
-    with_annotations = _ANNOTATION_PREFIX_BYTES in raw
-    with_dialects = _dialects.may_hold_dialects(raw)
+    # One search for "annotation" rules out both the annotation prefix and OpenInference's markers.
+    annotation_found = _dialects.ANNOTATION_BYTES in raw
+    with_annotations = annotation_found and _ANNOTATION_PREFIX_BYTES in raw
+    with_dialects = _dialects.may_hold_dialects(raw, annotation_found)
     collector = RecordCollector()
     if with_events or with_annotations or with_dialects:
         _collect(request, collector, with_events=with_events, with_annotations=with_annotations, with_dialects=with_dialects, placeable_only=placeable_only)

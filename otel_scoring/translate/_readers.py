@@ -101,7 +101,7 @@ def records_from_export(data: Union[bytes, bytearray, memoryview], *, signal: st
             rejected = _otlp_logs.malformed_json_records(document)
             return Export(decode(_otlp_logs.json_views(document, placeable_only=bool(rejected))), rejected)
         rejected = _otlp_json.unplaceable_spans(document)
-        return Export(decode(_otlp_json.span_views(document, placeable_only=bool(rejected))), rejected)
+        return Export(decode(_otlp_json.span_views(document, placeable_only=bool(rejected), for_decoder=True)), rejected)
     except (ValueError, RecursionError) as exc:
         raise TranslationError(f"not an OTLP JSON {signal} request ({exc})") from None
 
@@ -243,8 +243,8 @@ def _otlp_views(value: Mapping[str, Any]) -> Iterator[View]:
     """A traces request's span views, a logs request's log views (a Collector file may hold both)."""
     if _otlp_logs.is_logs_document(value):
         logs: Iterator[View] = _otlp_logs.json_views(value)
-        return itertools.chain(logs, _otlp_json.span_views(value)) if any(key in value for key in _otlp_json.RESOURCE_SPANS_KEYS) else logs
-    return _otlp_json.span_views(value)
+        return itertools.chain(logs, _otlp_json.span_views(value, for_decoder=True)) if any(key in value for key in _otlp_json.RESOURCE_SPANS_KEYS) else logs
+    return _otlp_json.span_views(value, for_decoder=True)
 
 
 def _otlp_json_views(value: Any) -> Iterator[View]:
@@ -263,7 +263,7 @@ def _jaeger_views(value: Any) -> Iterator[View]:
     if "result" in value:  # /api/v3: OTLP JSON wrapped in {"result": ...}
         result = value.get("result")
         if isinstance(result, Mapping) and _is_otlp(result):
-            return _otlp_json.span_views(result)
+            return _otlp_json.span_views(result, for_decoder=True)
         raise TranslationError("not a Jaeger /api/v3 answer: result holds no resourceSpans")
     data = value.get("data")
     if isinstance(data, list):  # /api/traces: {"data": [trace, ...], "errors": ...}
@@ -286,9 +286,9 @@ def _tempo_views(value: Any) -> Iterator[View]:
                 return _tempo_views(trace)
             raise TranslationError("not a Tempo /api/v2 answer: trace holds no resourceSpans")
         if "batches" in value:  # /api/traces: {"batches": [...]}
-            return _otlp_json.span_views(value, _TEMPO_BATCHES_KEYS)
+            return _otlp_json.span_views(value, _TEMPO_BATCHES_KEYS, for_decoder=True)
         if _is_otlp(value):  # Tempo with Accept: application/json may answer plain OTLP JSON
-            return _otlp_json.span_views(value)
+            return _otlp_json.span_views(value, for_decoder=True)
     raise TranslationError(f"not a Tempo answer: expected batches or trace, got {_describe(value)}")
 
 
