@@ -625,16 +625,21 @@ def _count(translation: Any, counts: Dict[str, int], progress: Progress, metadat
 
 def _forward(args: argparse.Namespace) -> int:
     from otel_scoring.forward import ForwardResult, forward_records
+    from otel_scoring.forward._base import close_forwarders
 
     results = [ForwardResult(forwarder.destination) for forwarder in args.to]
     score_count = metadata_count = 0
     progress = Progress("forward", quiet=args.quiet)
-    for scores, metadata in _batches_to_forward(args):
-        score_count += len(scores)
-        metadata_count += len(metadata)
-        for total, result in zip(results, forward_records([*scores, *metadata], args.to)):
-            total.merge(result)
-        progress.update(score_count + metadata_count, "records forwarded", score_count, "score(s)", metadata_count, "metadata update(s)")
+    try:
+        for scores, metadata in _batches_to_forward(args):
+            score_count += len(scores)
+            metadata_count += len(metadata)
+            # Page after page over the same kept-alive connections, closed once at the end.
+            for total, result in zip(results, forward_records([*scores, *metadata], args.to, close=False)):
+                total.merge(result)
+            progress.update(score_count + metadata_count, "records forwarded", score_count, "score(s)", metadata_count, "metadata update(s)")
+    finally:
+        close_forwarders(args.to)
     progress.finish(score_count + metadata_count, "records forwarded", score_count, "score(s)", metadata_count, "metadata update(s)")
     if args.format == "json":
         _print(_formatting.json_lines(results))

@@ -177,7 +177,8 @@ def test_forward_takes_the_same_filters_as_scores(run, langfuse, tmp_path, capsy
 
 
 def test_forward_sends_a_store_larger_than_one_page_completely(run, langfuse, exporter, tmp_path, capsys, monkeypatch) -> None:
-    """forward reads the store page by page: every score still arrives exactly once and the counts add up over the pages."""
+    """forward reads the store page by page: every score still arrives exactly once and the counts add up over the pages,
+    all over one connection, closed at the end."""
     for visit in range(8):
         create_score(name="csat", value=visit % 5 + 1, session_id=f"session-{visit}")
     translation = records_from_spans(exporter.get_finished_spans())  # the run's three scores and these eight
@@ -192,6 +193,8 @@ def test_forward_sends_a_store_larger_than_one_page_completely(run, langfuse, ex
     [result] = map(json.loads, out.splitlines())
     assert (result["sent"], result["failed"], result["metadata_skipped"]) == (11, 0, 1)
     assert sorted(_langfuse_posts(langfuse)) == sorted(score.id for score in translation.scores)
+    assert langfuse.connections_accepted == 1  # the six pages went over one kept-alive connection
+    assert langfuse.wait_for_open_connections(0) == 0  # and forward closed it when done
 
 
 def test_forward_exits_1_and_names_the_problem_when_a_destination_refuses(run, langfuse, mlflow, tmp_path, capsys, monkeypatch) -> None:

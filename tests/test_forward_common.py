@@ -38,8 +38,9 @@ def langfuse() -> Iterator[FakeLangfuse]:
 
 
 @pytest.fixture
-def to_langfuse(langfuse: FakeLangfuse) -> LangfuseForwarder:
-    return LangfuseForwarder(langfuse.url, public_key="pk", secret_key="sk", retry_policy=FAST_RETRIES)
+def to_langfuse(langfuse: FakeLangfuse) -> Iterator[LangfuseForwarder]:
+    with LangfuseForwarder(langfuse.url, public_key="pk", secret_key="sk", retry_policy=FAST_RETRIES) as forwarder:
+        yield forwarder
 
 
 @pytest.fixture
@@ -90,9 +91,7 @@ def test_a_destination_without_url_uses_its_own_environment_variable(monkeypatch
 
 def test_an_unreachable_destination_counts_failures_and_warns_once(translation: Translation, caplog) -> None:
     """Connection refused is retried within bounds, then counted; repeated batches do not repeat the warning."""
-    forwarder = PhoenixForwarder(_unused_url(), retry_policy=FAST_RETRIES)
-
-    with caplog.at_level(logging.DEBUG, logger="otel_scoring.forward"):
+    with PhoenixForwarder(_unused_url(), retry_policy=FAST_RETRIES) as forwarder, caplog.at_level(logging.DEBUG, logger="otel_scoring.forward"):
         results = [forwarder.forward(translation.scores, translation.metadata) for _ in range(3)]
 
     assert [(r.sent, r.failed) for r in results] == [(0, 2)] * 3

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support.fakes.langfuse import SCORES_PATH, FakeLangfuse
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring.environment_variables import LANGFUSE_BASE_URL, LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY
-from otel_scoring.forward import LangfuseForwarder, RetryPolicy, build_forwarder
+from otel_scoring.forward import LangfuseForwarder, RetryPolicy, build_forwarder, forward_records
 from otel_scoring.records import ScoreRecord
 from otel_scoring.schema import SCORE_CONFIG_ID, format_span_id, format_trace_id
 from otel_scoring.translate import records_from_spans
@@ -34,8 +34,9 @@ def langfuse() -> Iterator[FakeLangfuse]:
 
 
 @pytest.fixture
-def forwarder(langfuse: FakeLangfuse) -> LangfuseForwarder:
-    return LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", retry_policy=FAST_RETRIES)
+def forwarder(langfuse: FakeLangfuse) -> Iterator[LangfuseForwarder]:
+    with LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", retry_policy=FAST_RETRIES) as forwarder:
+        yield forwarder
 
 
 @pytest.fixture
@@ -98,10 +99,10 @@ def test_many_scores_are_sent_several_at_a_time_after_the_first(langfuse, run) -
     """With a slow Langfuse, up to `concurrency` requests are in flight at once, and every score lands."""
     quality = _scores(run)["quality"]
     scores = [dataclasses.replace(quality, id=f"{quality.id}-{n}", value=n / 10) for n in range(9)]
-    forwarder = LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", retry_policy=FAST_RETRIES, concurrency=4)
     langfuse.delay_seconds = 0.2
 
-    result = forwarder.forward(scores, [])
+    with LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", retry_policy=FAST_RETRIES, concurrency=4) as forwarder:
+        result = forwarder.forward(scores, [])
 
     assert (result.sent, result.failed) == (9, 0)
     assert langfuse.max_in_flight == 4
@@ -156,10 +157,9 @@ def test_rate_limiting_is_retried_after_the_servers_retry_after(langfuse, forwar
 
 def test_wrong_keys_fail_once_without_retrying_or_raising(langfuse, run, caplog) -> None:
     """A 401 is not retried, stops the batch, counts every score as failed and warns once."""
-    forwarder = LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="wrong", retry_policy=FAST_RETRIES)
     scores = list(_scores(run).values())
 
-    with caplog.at_level(logging.WARNING, logger="otel_scoring.forward"):
+    with LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="wrong", retry_policy=FAST_RETRIES) as forwarder, caplog.at_level(logging.WARNING, logger="otel_scoring.forward"):
         first = forwarder.forward(scores, [])
         second = forwarder.forward(scores, [])
 
@@ -174,10 +174,9 @@ def test_wrong_keys_fail_once_without_retrying_or_raising(langfuse, run, caplog)
 def test_a_config_id_is_sent_only_when_it_is_a_langfuse_config(langfuse, run) -> None:
     """With send_config_ids, configId is sent, and Langfuse's 404 for an unknown config is not retried."""
     quality = _scores(run)["quality"]
-    forwarder = LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", send_config_ids=True, retry_policy=FAST_RETRIES)
-
-    unknown = forwarder.forward([quality], [])
-    known = forwarder.forward([dataclasses.replace(quality, config_id="cfg-langfuse-1")], [])
+    with LangfuseForwarder(langfuse.url, public_key="pk-lf-1", secret_key="sk-lf-1", send_config_ids=True, retry_policy=FAST_RETRIES) as forwarder:
+        unknown = forwarder.forward([quality], [])
+        known = forwarder.forward([dataclasses.replace(quality, config_id="cfg-langfuse-1")], [])
 
     assert (unknown.failed, known.sent) == (1, 1)
     assert "does not match a valid config" in unknown.errors[0]
@@ -192,7 +191,7 @@ def test_keys_and_url_come_from_langfuses_own_environment_variables(langfuse, ru
     monkeypatch.setenv(LANGFUSE_PUBLIC_KEY, "pk-lf-1")
     monkeypatch.setenv(LANGFUSE_SECRET_KEY, "sk-lf-1")
 
-    result = build_forwarder("langfuse").forward([_scores(run)["tone"]], [])
+    result = forward_records([_scores(run)["tone"]], [build_forwarder("langfuse")])[0]
 
     assert result.sent == 1
     assert [s["value"] for s in langfuse.scores.values()] == ["friendly"]

@@ -23,7 +23,7 @@ from support.fakes.mlflow_server import MLflowServer
 from otel_scoring import ScoreConfig, ScoreConfigRegistry, ScoringSpanProcessor, create_score, metadata, score_current_span, score_current_trace
 from otel_scoring.schema import format_timestamp
 from otel_scoring.environment_variables import MLFLOW_TRACKING_URI
-from otel_scoring.forward import MLflowForwarder, RetryPolicy, build_forwarder, mlflow_trace_id
+from otel_scoring.forward import MLflowForwarder, RetryPolicy, build_forwarder, forward_records, mlflow_trace_id
 from otel_scoring.records import ScoreRecord
 from otel_scoring.schema import SCORE_CONFIG_ID, SCORE_DATA_TYPE, SCORE_ID, format_span_id, format_trace_id, metadata_attribute
 from otel_scoring.translate import Translation, records_from_spans
@@ -66,8 +66,9 @@ def mlflow() -> Iterator[FakeMLflow]:
 
 
 @pytest.fixture
-def forwarder(mlflow: FakeMLflow) -> MLflowForwarder:
-    return MLflowForwarder(mlflow.url, retry_policy=FAST_RETRIES)
+def forwarder(mlflow: FakeMLflow) -> Iterator[MLflowForwarder]:
+    with MLflowForwarder(mlflow.url, retry_policy=FAST_RETRIES) as forwarder:
+        yield forwarder
 
 
 @pytest.fixture
@@ -190,9 +191,9 @@ def test_a_bearer_token_is_sent_and_a_wrong_one_fails_once_without_raising(run, 
     scores = run["translation"].scores
     with FakeMLflow(token="t0k3n") as secured:
         secured.add_trace(run["trace_id"])
-        good = MLflowForwarder(secured.url, token="t0k3n", retry_policy=FAST_RETRIES).forward(scores, [])
+        [good] = forward_records(scores, [MLflowForwarder(secured.url, token="t0k3n", retry_policy=FAST_RETRIES)])
         with caplog.at_level(logging.WARNING, logger="otel_scoring.forward"):
-            bad = MLflowForwarder(secured.url, token="wrong", retry_policy=FAST_RETRIES).forward(scores, [])
+            [bad] = forward_records(scores, [MLflowForwarder(secured.url, token="wrong", retry_policy=FAST_RETRIES)])
 
     assert (good.sent, bad.sent, bad.failed) == (3, 0, 3)
     assert "HTTP 401" in bad.errors[0]
@@ -204,7 +205,7 @@ def test_the_tracking_uri_comes_from_mlflow_tracking_uri(mlflow, run, monkeypatc
     """build_forwarder("mlflow") reads MLFLOW_TRACKING_URI, as MLflow's client does."""
     monkeypatch.setenv(MLFLOW_TRACKING_URI, mlflow.url)
 
-    result = build_forwarder("mlflow").forward([run["scores"]["tone"]], [])
+    [result] = forward_records([run["scores"]["tone"]], [build_forwarder("mlflow")])
 
     assert result.sent == 1
 
@@ -238,7 +239,7 @@ def test_a_real_mlflow_server_gets_each_score_once_on_the_trace_it_ingested_over
     scores = {r.name: r for r in translation.scores}
     forwarder = build_forwarder(f"mlflow={mlflow_server.url}")
 
-    first, second = forwarder.forward(translation.scores, translation.metadata), forwarder.forward(translation.scores, translation.metadata)
+    first, second = forward_records(translation, [forwarder], close=False)[0], forward_records(translation, [forwarder])[0]
 
     for result in (first, second):
         assert (result.sent, result.skipped, result.failed, result.metadata_sent, result.metadata_skipped) == (3, 2, 0, 1, 1), result

@@ -117,10 +117,9 @@ def test_a_changed_score_re_sent_with_the_same_id_updates_its_annotation(phoenix
     step_id = format_span_id(step.get_span_context().span_id)
     phoenix.wait_for_spans([step_id])
     original = _by_name(records_from_spans(memory.get_finished_spans()).scores)["model-confidence"]
-    forwarder = PhoenixForwarder(phoenix.url)
-
-    forwarder.forward([original], [])
-    result = forwarder.forward([dataclasses.replace(original, value=0.41, comment="re-scored")], [])
+    with PhoenixForwarder(phoenix.url) as forwarder:
+        forwarder.forward([original], [])
+        result = forwarder.forward([dataclasses.replace(original, value=0.41, comment="re-scored")], [])
 
     assert result.sent == 1
     assert [_summary(a) for a in phoenix.annotations("span", [step_id])] == [
@@ -138,7 +137,7 @@ def test_a_score_forwarded_before_its_span_arrives_is_attached_when_the_span_doe
     spans = memory.get_finished_spans()
     span_score = _by_name(records_from_spans(spans).scores)["model-confidence"]
 
-    result = PhoenixForwarder(phoenix.url).forward([span_score], [])
+    [result] = forward_records([span_score], [PhoenixForwarder(phoenix.url)])
     exporter = OTLPSpanExporter(endpoint=phoenix.otlp_traces_url)
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     exporter.shutdown()
@@ -171,9 +170,9 @@ def test_phoenix_with_auth_takes_the_api_key_and_refuses_a_wrong_one(secured_pho
     secured_phoenix.wait_for_spans([step_id])
     translation = records_from_spans(memory.get_finished_spans())
 
-    refused = PhoenixForwarder(secured_phoenix.url, api_key="not-the-key").forward(translation.scores, [])
+    [refused] = forward_records(translation.scores, [PhoenixForwarder(secured_phoenix.url, api_key="not-the-key")])
     monkeypatch.setenv(PHOENIX_API_KEY, ADMIN_SECRET)
-    accepted = build_forwarder(f"phoenix={secured_phoenix.url}").forward(translation.scores, [])
+    [accepted] = forward_records(translation.scores, [build_forwarder(f"phoenix={secured_phoenix.url}")])
 
     assert (refused.sent, refused.failed, refused.error_kinds) == (0, 3, ["HTTP 401"])
     assert (accepted.sent, accepted.failed) == (3, 0)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, TypeVar, runtime_checkable
 
 from otel_scoring._guard import handle_internal_errors
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
 MAX_ERRORS_KEPT = 5  # distinct error messages a result remembers
+
+_F = TypeVar("_F", bound="ClosingForwarder")
 
 # Who made a score, from its source: Langfuse's sources (API, EVAL, ANNOTATION) and the annotator
 # kinds of Phoenix (HUMAN, LLM, CODE) and MLflow (HUMAN, LLM_JUDGE, CODE) as the translator reads
@@ -93,13 +95,47 @@ class ForwardResult:
 class Forwarder(Protocol):
     """Sends score records (and metadata records, where the destination has a place for them).
 
-    ``forward`` never raises: failures are counted in the result and logged.
+    ``forward`` never raises: failures are counted in the result and logged. Connections stay
+    open between calls (keep-alive) until ``close``.
     """
 
     destination: str
 
     def forward(self, scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord]) -> ForwardResult:
         ...  # pragma: no cover - protocol
+
+    def close(self) -> None:
+        """Close the connections kept alive for the next ``forward``; idempotent, never raises.
+
+        A ``forward`` after it opens new ones."""
+        ...  # pragma: no cover - protocol
+
+
+class ClosingForwarder:
+    """``close`` (and ``with``) for a forwarder whose requests go through ``self._client``."""
+
+    destination: str
+    _client: Any  # a JsonHttpClient
+
+    def close(self) -> None:
+        """As :meth:`Forwarder.close`."""
+        with handle_internal_errors(f"closing the connections to {self.destination}"):
+            self._client.close()
+
+    def __enter__(self: _F) -> _F:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+def close_forwarders(forwarders: Iterable[Any]) -> None:
+    """Close each forwarder's connections; one written before forwarders had ``close`` has none."""
+    for forwarder in forwarders:
+        close = getattr(forwarder, "close", None)
+        if callable(close):
+            with handle_internal_errors(f"closing the connections to {getattr(forwarder, 'destination', forwarder)}"):
+                close()
 
 
 class FailureLog:

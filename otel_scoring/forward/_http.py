@@ -1,8 +1,9 @@
-"""JSON over HTTP for the forwarders: stdlib ``urllib`` only, bounded retries with backoff.
+"""JSON over HTTP for the forwarders: stdlib ``http.client`` on kept-alive connections, bounded retries with backoff.
 
 A request either returns the decoded JSON body or raises :class:`ForwardError`, whose
 ``retryable`` flag says whether trying again could help: connection errors, timeouts, 429 and 5xx
-are retryable; any other 4xx (bad request, auth, not found) is not and is never retried.
+are retryable; any other 4xx (bad request, auth, not found) is not and is never retried, nor is a
+3xx: redirects are not followed (the error names where the server points).
 :func:`call_with_retries` retries an operation with exponential backoff and jitter, bounded by
 a number of attempts and a total time. Retrying is only safe because every write the forwarders
 make is idempotent (keyed by the score id), so a retried request never duplicates a score.
@@ -10,17 +11,17 @@ make is idempotent (keyed by the score id), so a retried request never duplicate
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
 import random
-import socket
+import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 _logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ USER_AGENT = "otel-scoring"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # a response larger than this is not ours to read
 MAX_ERROR_EXCERPT = 300  # characters of a response body quoted in an error message
+DEFAULT_MAX_IDLE_CONNECTIONS = 4  # kept alive per client: one per sending thread (Langfuse's concurrency)
 
 
 class ForwardError(Exception):
@@ -123,7 +125,12 @@ def call_with_retries(
 
 
 class JsonHttpClient:
-    """Sends JSON requests to one base URL with fixed headers (auth, content type)."""
+    """Sends JSON requests to one base URL with fixed headers (auth, content type).
+
+    Connections are kept alive and reused, one request at a time each (see :class:`_Connections`):
+    opening a connection per request cost 1.3-1.4 ms of CPU against 0.3 ms on a reused one.
+    :meth:`close` closes them; a request after it opens a new one.
+    """
 
     def __init__(
         self,
@@ -132,6 +139,7 @@ class JsonHttpClient:
         headers: Optional[Mapping[str, str]] = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         retry_policy: Optional[RetryPolicy] = None,
+        max_idle_connections: int = DEFAULT_MAX_IDLE_CONNECTIONS,
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -145,6 +153,13 @@ class JsonHttpClient:
         self.timeout_seconds = timeout_seconds
         self.retry_policy = retry_policy or RetryPolicy()
         self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **dict(headers or {})}
+        self._route = _Route(parsed, timeout_seconds)
+        self._headers.update(self._route.request_headers)
+        self._connections = _Connections(self._route.connect, max_idle_connections)
+
+    def close(self) -> None:
+        """Close the kept-alive connections (one in use closes when its request ends). Idempotent."""
+        self._connections.close()
 
     def request(
         self,
@@ -170,19 +185,21 @@ class JsonHttpClient:
         if query:
             url += "?" + urllib.parse.urlencode(query, doseq=True)
         data = None
-        headers = dict(self._headers)
+        headers = self._headers
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            headers = {**headers, "Content-Type": "application/json"}
+        target = self._route.target(url)
+        connection, generation = self._connections.take()
+        reusable = False
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                payload = response.read(MAX_RESPONSE_BYTES + 1)
-        except urllib.error.HTTPError as error:
-            raise _http_error(method, url, error) from None
-        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise ForwardError(f"{method} {url}: cannot connect ({reason})", retryable=True) from None
+            status, reply_headers, payload, reusable = _exchange(connection, method, target, data, headers)
+        except (http.client.HTTPException, OSError) as error:  # OSError: refused, reset, timeout, TLS
+            raise ForwardError(f"{method} {url}: cannot connect ({error})", retryable=True) from None
+        finally:
+            self._connections.give_back(connection, generation, reusable)
+        if status >= 300:
+            raise _http_error(method, url, status, reply_headers, payload)
         if len(payload) > MAX_RESPONSE_BYTES:
             raise ForwardError(f"{method} {url}: response larger than {MAX_RESPONSE_BYTES} bytes")
         if not payload.strip():
@@ -195,18 +212,147 @@ class JsonHttpClient:
             ) from None
 
 
-def _http_error(method: str, url: str, error: urllib.error.HTTPError) -> ForwardError:
-    status = error.code
+# A kept-alive connection the server has closed meanwhile (idle too long, restarted) fails like
+# this on the next request, before any of the answer arrives: the request is sent again, once, on
+# a fresh connection. Not a timeout: a server that is merely slow may be doing the write.
+_STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)  # RemoteDisconnected too
+
+
+def _exchange(
+    connection: http.client.HTTPConnection, method: str, target: str, data: Optional[bytes], headers: Mapping[str, str]
+) -> Tuple[int, http.client.HTTPMessage, bytes, bool]:
+    """Send one request and read its answer: (status, headers, body, connection reusable).
+
+    A success body is read up to one byte past ``MAX_RESPONSE_BYTES``, an error body only as far
+    as its excerpt; a connection whose answer was not read to its end cannot carry another."""
+    reused = connection.sock is not None
     try:
-        body = error.read(MAX_ERROR_EXCERPT * 4)
-    except OSError:
-        body = b""
+        connection.request(method, target, body=data, headers=headers)
+        response = connection.getresponse()
+    except _STALE_CONNECTION:
+        if not reused:
+            raise
+        connection.close()
+        connection.request(method, target, body=data, headers=headers)
+        response = connection.getresponse()
+    try:
+        success = response.status < 300
+        payload = response.read(MAX_RESPONSE_BYTES + 1 if success else MAX_ERROR_EXCERPT * 4)
+        complete = response.isclosed()  # http.client closes a response once its whole body is read
+        if success and not complete and len(payload) <= MAX_RESPONSE_BYTES:
+            # read(n) returns what came before the server hung up, without a word
+            raise http.client.IncompleteRead(payload, response.length)
     finally:
-        error.close()
+        response.close()
+    return response.status, response.headers, payload, complete and not response.will_close
+
+
+class _Connections:
+    """The idle kept-alive connections of one client, each taken by one request at a time.
+
+    Bounded: at most ``max_idle`` wait for the next request (a client sending from 4 threads keeps
+    4); one more is closed when its request ends. :meth:`close` closes the idle ones and, through
+    the generation it bumps, each one in use when its request ends, so a forwarder closed while a
+    request is still in flight (a sink shut down on its timeout) leaves no socket open behind.
+    """
+
+    def __init__(self, connect: Callable[[], http.client.HTTPConnection], max_idle: int) -> None:
+        if isinstance(max_idle, bool) or not isinstance(max_idle, int) or max_idle < 1:
+            raise ValueError(f"max_idle_connections must be a positive int, got {max_idle!r}")
+        self._connect = connect
+        self._max_idle = max_idle
+        self._idle: List[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def take(self) -> Tuple[http.client.HTTPConnection, int]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), self._generation  # the most recent: least likely closed by the server
+            generation = self._generation
+        return self._connect(), generation  # not connected yet: http.client connects on the first request
+
+    def give_back(self, connection: http.client.HTTPConnection, generation: int, reusable: bool) -> None:
+        if reusable:
+            with self._lock:
+                if generation == self._generation and len(self._idle) < self._max_idle:
+                    self._idle.append(connection)
+                    return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+class _Route:
+    """How requests reach the base URL: directly, or through the proxy the environment names.
+
+    ``urllib.request.urlopen``, which this client used before keeping connections alive, honours
+    ``http_proxy``/``https_proxy``/``no_proxy``; so does this, the same way: an http:// URL is asked
+    of the proxy in full (with ``Proxy-Authorization`` when the proxy URL has credentials), an
+    https:// one through a ``CONNECT`` tunnel, TLS then verified against the destination as
+    without a proxy (the default SSL context, as urllib's).
+    """
+
+    def __init__(self, parsed: urllib.parse.SplitResult, timeout_seconds: float) -> None:
+        self._https = parsed.scheme == "https"
+        self._host = parsed.hostname or ""
+        self._port = parsed.port
+        self._timeout = timeout_seconds
+        self._proxy: Optional[urllib.parse.SplitResult] = None
+        self.request_headers: Dict[str, str] = {}  # what every request through this route carries
+        self._tunnel_headers: Dict[str, str] = {}
+        self._origin_length = len(f"{parsed.scheme}://{parsed.netloc}")  # what a request line leaves out
+        proxy = urllib.request.getproxies().get(parsed.scheme)
+        if proxy and not urllib.request.proxy_bypass(parsed.netloc):
+            self._proxy = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+            if not self._https:
+                self._origin_length = 0  # the proxy is asked for the whole URL
+            credentials = self._proxy_credentials()
+            if credentials:
+                (self._tunnel_headers if self._https else self.request_headers)["Proxy-Authorization"] = credentials
+
+    def connect(self) -> http.client.HTTPConnection:
+        """A new, not yet connected connection (context None: the default verification, as urllib's)."""
+        if self._proxy is None:
+            if self._https:
+                return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout)
+            return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        proxy_host, proxy_port = self._proxy.hostname or "", self._proxy.port
+        if self._https:
+            connection = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=self._timeout)
+            connection.set_tunnel(self._host, self._port, headers=self._tunnel_headers)
+            return connection
+        if self._proxy.scheme == "https":  # as urllib: an http:// URL through an https:// proxy
+            return http.client.HTTPSConnection(proxy_host, proxy_port, timeout=self._timeout)
+        return http.client.HTTPConnection(proxy_host, proxy_port, timeout=self._timeout)
+
+    def target(self, url: str) -> str:
+        """What the request line names: the path and query, or the whole URL when a proxy forwards it."""
+        return url[self._origin_length :] or "/"
+
+    def _proxy_credentials(self) -> Optional[str]:
+        assert self._proxy is not None
+        if not (self._proxy.username and self._proxy.password):
+            return None
+        pair = f"{urllib.parse.unquote(self._proxy.username)}:{urllib.parse.unquote(self._proxy.password)}"
+        return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+
+
+def _http_error(method: str, url: str, status: int, headers: http.client.HTTPMessage, body: bytes) -> ForwardError:
     retryable = status == 429 or status >= 500
-    retry_after = _retry_after_seconds(error.headers.get("Retry-After") if error.headers else None)
+    retry_after = _retry_after_seconds(headers.get("Retry-After"))
+    message = f"{method} {url}: HTTP {status} {_excerpt(body)}".rstrip()
+    if 300 <= status < 400:
+        # Not followed: urllib turned a redirected POST into a GET, which "succeeds" without
+        # writing anything. The URL to use instead is what the user needs to know.
+        message += f" (redirected to {headers.get('Location') or '?'}: forward to that URL instead)"
     return ForwardError(
-        f"{method} {url}: HTTP {status} {_excerpt(body)}".rstrip(),
+        message,
         status=status,
         retryable=retryable,
         retry_after_seconds=retry_after if retryable else None,

@@ -10,7 +10,7 @@ import time
 from typing import Any, Deque, List, Optional, Sequence, Tuple
 
 from otel_scoring._guard import handle_internal_errors
-from otel_scoring.forward._base import Forwarder, ForwardResult, split_records
+from otel_scoring.forward._base import Forwarder, ForwardResult, close_forwarders, split_records
 from otel_scoring.records import MetadataRecord, ScoreRecord
 
 _logger = logging.getLogger(__name__)
@@ -21,15 +21,20 @@ DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
 _Batch = Tuple[List[ScoreRecord], List[MetadataRecord]]
 
 
-def forward_records(records: Any, forwarders: Sequence[Forwarder]) -> List[ForwardResult]:
+def forward_records(records: Any, forwarders: Sequence[Forwarder], *, close: bool = True) -> List[ForwardResult]:
     """Send ``records`` to every forwarder in turn; one result per forwarder, in order.
 
     ``records`` is a translation (anything with ``.scores`` and ``.metadata``) or an iterable of
     :class:`ScoreRecord` and :class:`MetadataRecord`. Never raises: a destination that fails
-    does not stop the others.
+    does not stop the others. Then closes the forwarders' connections, unless ``close=False``
+    (more records to send over them; the caller closes the forwarders when done).
     """
-    scores, metadata = split_records(records)
-    return _forward_all(scores, metadata, forwarders)
+    try:
+        scores, metadata = split_records(records)
+        return _forward_all(scores, metadata, forwarders)
+    finally:
+        if close:
+            close_forwarders(forwarders)
 
 
 def _forward_all(
@@ -128,7 +133,8 @@ class ForwardingSink:
             return True
 
     def shutdown(self, timeout_seconds: float = DEFAULT_FLUSH_TIMEOUT_SECONDS) -> bool:
-        """Forward what is queued (within the timeout), then stop the worker. Safe to call twice."""
+        """Forward what is queued (within the timeout), stop the worker, close the forwarders'
+        connections. Safe to call twice."""
         deadline = time.monotonic() + timeout_seconds
         flushed = self.force_flush(timeout_seconds)
         with self._condition:
@@ -140,6 +146,8 @@ class ForwardingSink:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(deadline - time.monotonic(), 0.0))
+        # A request still in flight (the join timed out) closes its connection when it ends.
+        close_forwarders(self._forwarders)
         return flushed
 
     def _ensure_worker(self) -> None:

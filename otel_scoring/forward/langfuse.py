@@ -37,7 +37,7 @@ from otel_scoring.environment_variables import (
     LANGFUSE_SECRET_KEY,
     OTEL_SCORING_LANGFUSE_SEND_CONFIG_IDS,
 )
-from otel_scoring.forward._base import FailureLog, ForwardResult, forward_guarded
+from otel_scoring.forward._base import ClosingForwarder, FailureLog, ForwardResult, forward_guarded
 from otel_scoring.forward._http import DEFAULT_TIMEOUT_SECONDS, ForwardError, JsonHttpClient, RetryPolicy, is_auth_failure
 from otel_scoring.forward._mapping import boolean_value, score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -51,7 +51,7 @@ SCORES_PATH = "/api/public/scores"
 DEFAULT_CONCURRENCY = 4  # requests in flight at once: a large forward takes minutes, not hours
 
 
-class LangfuseForwarder:
+class LangfuseForwarder(ClosingForwarder):
     """Writes scores to a Langfuse project."""
 
     destination = "langfuse"
@@ -88,6 +88,7 @@ class LangfuseForwarder:
             headers={"Authorization": f"Basic {credentials}"},
             timeout_seconds=timeout_seconds,
             retry_policy=retry_policy,
+            max_idle_connections=concurrency,  # one kept alive per sending thread
         )
         self._failures = FailureLog(_logger, f"Langfuse at {self.endpoint}")
 

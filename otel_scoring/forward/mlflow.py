@@ -43,7 +43,7 @@ from otel_scoring.environment_variables import (
     MLFLOW_TRACKING_URI,
     MLFLOW_TRACKING_USERNAME,
 )
-from otel_scoring.forward._base import FailureLog, ForwardResult, forward_guarded, score_author
+from otel_scoring.forward._base import ClosingForwarder, FailureLog, ForwardResult, forward_guarded, score_author
 from otel_scoring.forward._http import (
     DEFAULT_TIMEOUT_SECONDS,
     ForwardError,
@@ -71,7 +71,7 @@ def mlflow_trace_id(trace_id: str) -> str:
     return TRACE_ID_PREFIX + trace_id
 
 
-class MLflowForwarder:
+class MLflowForwarder(ClosingForwarder):
     """Writes scores to an MLflow tracking server as feedback assessments."""
 
     destination = "mlflow"

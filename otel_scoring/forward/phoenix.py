@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import PHOENIX_API_KEY, PHOENIX_COLLECTOR_ENDPOINT
-from otel_scoring.forward._base import FailureLog, ForwardResult, chunks, forward_guarded, score_author
+from otel_scoring.forward._base import ClosingForwarder, FailureLog, ForwardResult, chunks, forward_guarded, score_author
 from otel_scoring.forward._http import DEFAULT_TIMEOUT_SECONDS, ForwardError, JsonHttpClient, RetryPolicy, is_auth_failure
 from otel_scoring.forward._mapping import score_metadata
 from otel_scoring.records import MetadataRecord, ScoreRecord
@@ -47,7 +47,7 @@ _TARGETS = {
 }
 
 
-class PhoenixForwarder:
+class PhoenixForwarder(ClosingForwarder):
     """Writes scores to a Phoenix server as annotations."""
 
     destination = "phoenix"

@@ -3,18 +3,24 @@
 A fake answers from its ``handle`` method and records every request. ``fail_next`` makes the next
 requests fail with a status (e.g. 503 twice), either before handling them or after (the write
 happened but the answer was lost), to test retries; ``pause`` holds requests like a hung server.
+It speaks HTTP/1.1 keep-alive and counts connections (``connections_accepted``, ``open_connections``);
+``drop_idle_connections`` closes the ones waiting for a request, as a server's idle timeout does,
+``hang_up_after_answering`` closes each connection after one answer without saying so, and
+``tls`` (an ``ssl.SSLContext``) serves https.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Deque, Dict, List, Mapping, Optional, Set, Tuple
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -51,8 +57,12 @@ class HttpError(Exception):
 class FakeJsonServer:
     """Subclasses implement ``handle(method, path, query, headers, body) -> (status, body)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.requests: List[RecordedRequest] = []
+        self.connections_accepted = 0
+        self.hang_up_after_answering = False
+        self._connections: Set[socket.socket] = set()  # open, server side
+        self._answering: Set[socket.socket] = set()  # of those, the ones a request is being answered on
         self._failures: Deque[_Failure] = deque()
         self._lock = threading.Lock()
         self._open = threading.Event()
@@ -73,7 +83,23 @@ class FakeJsonServer:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def get_request(self) -> Tuple[socket.socket, Any]:
+                connection, address = super().get_request()
+                if tls is not None:
+                    connection = tls.wrap_socket(connection, server_side=True)
+                with fake._lock:
+                    fake.connections_accepted += 1
+                    fake._connections.add(connection)
+                return connection, address
+
+            def shutdown_request(self, request: Any) -> None:
+                with fake._lock:
+                    fake._connections.discard(request)
+                super().shutdown_request(request)
+
+        self._tls = tls
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=type(self).__name__, daemon=True
@@ -82,7 +108,31 @@ class FakeJsonServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def wait_for_open_connections(self, count: int, timeout: float = 5.0) -> int:
+        """The number of open connections once it is ``count`` (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        while self.open_connections != count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.open_connections
+
+    def drop_idle_connections(self) -> int:
+        """Close every connection that is waiting for its next request; how many were closed."""
+        with self._lock:
+            idle = [c for c in self._connections if c not in self._answering]
+        for connection in idle:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # the handler sees the end and closes it
+            except OSError:
+                pass
+        self.wait_for_open_connections(len(self._connections) - len(idle))
+        return len(idle)
 
     def __enter__(self) -> "FakeJsonServer":
         self._thread.start()
@@ -134,6 +184,7 @@ class FakeJsonServer:
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
+            self._answering.add(handler.connection)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
@@ -143,6 +194,9 @@ class FakeJsonServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self._answering.discard(handler.connection)
+            if self.hang_up_after_answering:
+                handler.close_connection = True  # without a "Connection: close": a keep-alive the server ends
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         parsed = urllib.parse.urlsplit(handler.path)

@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import base64
+import ssl
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from support.fakes.http_server import FakeJsonServer, HttpError, Reply
 
@@ -22,8 +23,10 @@ _TARGET_FIELDS = ("traceId", "sessionId", "datasetRunId")
 
 
 class FakeLangfuse(FakeJsonServer):
-    def __init__(self, public_key: str = "pk-lf-test", secret_key: str = "sk-lf-test", config_ids: Iterable[str] = ()) -> None:
-        super().__init__()
+    def __init__(
+        self, public_key: str = "pk-lf-test", secret_key: str = "sk-lf-test", config_ids: Iterable[str] = (), tls: Optional[ssl.SSLContext] = None
+    ) -> None:
+        super().__init__(tls)
         self.public_key = public_key
         self.secret_key = secret_key
         self.config_ids = set(config_ids)
