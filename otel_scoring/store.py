@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 import os
 import sqlite3
 import threading
@@ -196,15 +197,15 @@ class _Upsert:
     around every step: with the receiver's request threads busy translating, each of those
     hand-overs can wait for another thread's turn, hundreds of times per export while the
     store's lock is held. A ``VALUES`` list of many rows is one step; the upsert still applies
-    row by row, in order, exactly as ``executemany`` would.
+    row by row, in order, exactly as ``executemany`` would (a later row of the same key updates
+    the one before it).
     """
 
-    def __init__(self, table: str, columns: Sequence[str], key: Sequence[str]) -> None:
-        # Built from the constant column lists above only: no caller input reaches the SQL text.
-        updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in key)
+    def __init__(self, table: str, columns: Sequence[str], on_conflict: str) -> None:
+        # Built from the constant column lists and clauses below only: no caller input reaches the SQL text.
         self._head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
         self._row = f"({', '.join('?' for _ in columns)})"
-        self._tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table}.timestamp_us"
+        self._tail = " " + on_conflict
         self.rows_per_statement = _MAX_PARAMETERS // len(columns)
         self._statements: Dict[int, str] = {}  # at most rows_per_statement of them
 
@@ -224,8 +225,21 @@ class _Upsert:
         return written
 
 
-_UPSERT_SCORES = _Upsert("scores", _SCORE_COLUMNS, ("id",))
-_UPSERT_METADATA = _Upsert("metadata", _METADATA_COLUMNS, ("trace_key", "memo_id", "update_index"))
+def _newest_wins(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """The conflict clause of a row keyed by ``key`` whose newest write (by timestamp_us) wins."""
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in key)
+    return f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE excluded.timestamp_us >= {table}.timestamp_us"
+
+
+_UPSERT_SCORES = _Upsert("scores", _SCORE_COLUMNS, _newest_wins("scores", _SCORE_COLUMNS, ("id",)))
+_UPSERT_METADATA = _Upsert("metadata", _METADATA_COLUMNS, _newest_wins("metadata", _METADATA_COLUMNS, ("trace_key", "memo_id", "update_index")))
+# Where each row keeps its record's time, and what _run_rows reads of it.
+_SCORE_TIME = _SCORE_COLUMNS.index("timestamp_us")
+_METADATA_TIME = _METADATA_COLUMNS.index("timestamp_us")
+_RUN_FIELDS = ("trace_id", "scope", "span_name", "service_name", "timestamp_us")
+_score_run_fields = operator.itemgetter(*(_SCORE_COLUMNS.index(column) for column in _RUN_FIELDS))
+# The metadata row's trace key is "" without a trace: the run takes the record's own trace id.
+_metadata_run_fields = operator.itemgetter(*(_METADATA_COLUMNS.index(column) for column in _RUN_FIELDS[1:]))
 
 
 def to_microseconds(moment: datetime) -> int:
@@ -319,13 +333,19 @@ class ScoreStore:
 
         Returns the score and metadata rows written (the run rows kept beside them not counted).
         """
-        scores, metadata = refuse_future_records(scores, metadata)
-        score_rows = [_score_row(record) for record in scores]
-        metadata_rows = [_metadata_row(record) for record in metadata]
+        # Each record's time is converted once: its row keeps it, and the refusal of future
+        # records and the run rows read it there.
+        latest = _latest_accepted_micros()
+        scores, metadata = list(scores), list(metadata)
+        given = len(scores) + len(metadata)
+        scores, score_rows = _refuse_future_rows(scores, [_score_row(record) for record in scores], _SCORE_TIME, latest)
+        metadata, metadata_rows = _refuse_future_rows(metadata, [_metadata_row(record) for record in metadata], _METADATA_TIME, latest)
+        if len(score_rows) + len(metadata_rows) < given:
+            _warn_future_records_refused()
         if not score_rows and not metadata_rows:
             return 0
-        runs = _run_rows(scores, metadata, resources or {})
-        run_keys = _run_key_rows(metadata)
+        runs = _run_rows(score_rows, metadata, metadata_rows, resources or {})
+        run_keys = _run_key_rows(metadata, metadata_rows)
         written = 0
         with self._lock:
             connection = self._connection
@@ -677,15 +697,14 @@ class ScoreStore:
     def _write_runs(self, runs: Sequence[tuple], run_keys: Sequence[tuple]) -> None:
         """Inside add_records' transaction: the run rows and metadata keys of what was added."""
         connection = self._connection
-        connection.executemany(
-            _UPSERT_RUN,
+        _UPSERT_RUNS.run(
+            connection,
             [
                 (trace, run_name, service, None if resource is None else self._resource_id(resource), 1 if from_run else 0, first, last)
                 for trace, run_name, service, resource, from_run, first, last in runs
             ],
         )
-        if run_keys:
-            connection.executemany(_UPSERT_RUN_KEY, run_keys)
+        _UPSERT_RUN_KEYS.run(connection, run_keys)
 
     def _resource_id(self, attributes_json: str) -> int:
         cache = self._resource_ids
@@ -870,8 +889,10 @@ _RESOURCE_CACHE_SIZE = 1024
 _DATED_COLUMNS = (("scores", "timestamp_us"), ("metadata", "timestamp_us"), ("runs", "first_us"), ("runs", "last_us"), ("run_keys", "timestamp_us"))
 _HEX = frozenset("0123456789abcdefABCDEF")
 # A run's newest name, service and resource win, but never a carrier's over the run's own.
-_UPSERT_RUN = """INSERT INTO runs (trace_key, name, service_name, resource_id, resource_from_run, first_us, last_us)
-VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_key) DO UPDATE SET
+_UPSERT_RUNS = _Upsert(
+    "runs",
+    ("trace_key", "name", "service_name", "resource_id", "resource_from_run", "first_us", "last_us"),
+    """ON CONFLICT (trace_key) DO UPDATE SET
     name = COALESCE(runs.name, excluded.name),
     service_name = CASE WHEN runs.resource_from_run > excluded.resource_from_run OR excluded.service_name IS NULL
                         THEN COALESCE(runs.service_name, excluded.service_name) ELSE excluded.service_name END,
@@ -879,10 +900,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_key) DO UPDATE SET
                        THEN COALESCE(runs.resource_id, excluded.resource_id) ELSE excluded.resource_id END,
     resource_from_run = MAX(runs.resource_from_run, excluded.resource_from_run),
     first_us = MIN(runs.first_us, excluded.first_us),
-    last_us = MAX(runs.last_us, excluded.last_us)"""
-_UPSERT_RUN_KEY = """INSERT INTO run_keys (trace_key, key, value, timestamp_us) VALUES (?, ?, ?, ?)
-ON CONFLICT (trace_key, key) DO UPDATE SET value = excluded.value, timestamp_us = excluded.timestamp_us
-WHERE excluded.timestamp_us >= run_keys.timestamp_us"""
+    last_us = MAX(runs.last_us, excluded.last_us)""",
+)
+_RUN_KEY_COLUMNS = ("trace_key", "key", "value", "timestamp_us")
+_UPSERT_RUN_KEYS = _Upsert("run_keys", _RUN_KEY_COLUMNS, _newest_wins("run_keys", _RUN_KEY_COLUMNS, ("trace_key", "key")))
 # Migration of a store made before the cohort tables: one run per trace of its records, with the
 # service of its own spans' records when it has any (a carrier span has no span name).
 _BACKFILL_RUNS = """INSERT INTO runs (trace_key, name, service_name, resource_id, resource_from_run, first_us, last_us)
@@ -949,42 +970,54 @@ def _resource_json(attributes: Mapping[str, Any]) -> str:
 
 
 def _run_rows(
-    scores: Sequence[ScoreRecord], metadata: Sequence[MetadataRecord], resources: Mapping[str, Tuple[Mapping[str, Any], bool]]
+    score_rows: Sequence[tuple], metadata: Sequence[MetadataRecord], metadata_rows: Sequence[tuple], resources: Mapping[str, Tuple[Mapping[str, Any], bool]]
 ) -> List[tuple]:
-    """One (trace, name, service, resource json, from run, first, last) per trace of the records."""
+    """One (trace, name, service, resource json, from run, first, last) per trace of the records,
+    read from their rows (the score row holds the score's own trace, scope, span and service)."""
     runs: Dict[str, List[Any]] = {}
-    for trace, scope, span_name, service, timestamp in chain(
-        ((r.trace_id, r.scope, r.span_name, r.service_name, r.timestamp) for r in scores),
-        ((r.trace_id, r.scope, r.span_name, r.service_name, r.timestamp) for r in metadata),
+    for trace, scope, span_name, service, micros in chain(
+        map(_score_run_fields, score_rows),
+        ((record.trace_id, *_metadata_run_fields(row)) for record, row in zip(metadata, metadata_rows)),
     ):
         if trace is None:
             continue
-        micros = to_microseconds(timestamp)
         run = runs.get(trace)
         if run is None:
             run = runs[trace] = [None, None, False, micros, micros]
-        if scope in ("trace", "run") and span_name is not None and run[0] is None:
+        elif micros < run[3]:
+            run[3] = micros
+        elif micros > run[4]:
+            run[4] = micros
+        if span_name is not None and run[0] is None and scope in ("trace", "run"):
             run[0] = span_name
         if service is not None and (run[1] is None or (span_name is not None and not run[2])):
             run[1], run[2] = service, span_name is not None
-        run[3], run[4] = min(run[3], micros), max(run[4], micros)
     rows = []
+    # A request's traces mostly share the resource that exported them: its JSON is made once.
+    resource_json: Dict[int, str] = {}
     for trace, (run_name, service, service_from_run, first, last) in runs.items():
         resource, from_run = resources.get(trace, (None, service_from_run))
-        rows.append((trace, run_name, service, None if resource is None else _resource_json(resource), from_run, first, last))
+        if resource is None:
+            text = None
+        else:
+            text = resource_json.get(id(resource))
+            if text is None:
+                text = resource_json[id(resource)] = _resource_json(resource)
+        rows.append((trace, run_name, service, text, from_run, first, last))
     return rows
 
 
-def _run_key_rows(metadata: Sequence[MetadataRecord]) -> List[tuple]:
+def _run_key_rows(metadata: Sequence[MetadataRecord], metadata_rows: Sequence[tuple]) -> List[tuple]:
     rows = []
-    for record in metadata:
+    for record, row in zip(metadata, metadata_rows):
         if not record.trace_id:
             continue
-        micros = to_microseconds(record.timestamp)
+        micros = row[_METADATA_TIME]
+        prefix = f"{METADATA_KEY_PREFIX}{record.kind}."
         for key, value in record.values.items():
             text = _cohort_text(value)
             if text is not None:
-                rows.append((record.trace_id, f"{METADATA_KEY_PREFIX}{record.kind}.{key}", text, micros))
+                rows.append((record.trace_id, prefix + key, text, micros))
     return rows
 
 
@@ -1029,20 +1062,39 @@ def _open_read_only(path: str) -> sqlite3.Connection:
     return connection
 
 
+def _latest_accepted_micros() -> int:
+    """The latest record time accepted now: :data:`MAX_FUTURE_SECONDS` ahead of this clock."""
+    return to_microseconds(datetime.now(timezone.utc)) + MAX_FUTURE_SECONDS * 1_000_000
+
+
+def _warn_future_records_refused() -> None:
+    # The package's logger repeats it at most once a minute.
+    _logger.warning(
+        "Refused score or metadata records dated more than %d hours ahead of this clock: the newest write of a score wins"
+        " and retention goes by age, so such a record could never be updated or pruned",
+        MAX_FUTURE_SECONDS // 3600,
+    )
+
+
 def refuse_future_records(scores: Iterable[ScoreRecord], metadata: Iterable[MetadataRecord]) -> Tuple[List[ScoreRecord], List[MetadataRecord]]:
     """The records dated at most :data:`MAX_FUTURE_SECONDS` ahead of this clock; one warning
     (the package's logger repeats it at most once a minute) when any were left out."""
-    latest = to_microseconds(datetime.now(timezone.utc)) + MAX_FUTURE_SECONDS * 1_000_000
+    latest = _latest_accepted_micros()
     scores, metadata = list(scores), list(metadata)
     kept_scores = [record for record in scores if to_microseconds(record.timestamp) <= latest]
     kept_metadata = [record for record in metadata if to_microseconds(record.timestamp) <= latest]
     if len(kept_scores) < len(scores) or len(kept_metadata) < len(metadata):
-        _logger.warning(
-            "Refused score or metadata records dated more than %d hours ahead of this clock: the newest write of a score wins"
-            " and retention goes by age, so such a record could never be updated or pruned",
-            MAX_FUTURE_SECONDS // 3600,
-        )
+        _warn_future_records_refused()
     return kept_scores, kept_metadata
+
+
+def _refuse_future_rows(records: List[Any], rows: List[tuple], time_index: int, latest: int) -> Tuple[List[Any], List[tuple]]:
+    """:func:`refuse_future_records` on records whose rows are made: those whose row's time
+    (at ``time_index``) is at most ``latest``, with their rows; the lists as they are when all are."""
+    if not rows or max(row[time_index] for row in rows) <= latest:
+        return records, rows
+    kept = [(record, row) for record, row in zip(records, rows) if row[time_index] <= latest]
+    return [record for record, _ in kept], [row for _, row in kept]
 
 
 def _where(*conditions: Tuple[str, Any]) -> Tuple[str, List[Any]]:

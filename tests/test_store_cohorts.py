@@ -71,6 +71,25 @@ def test_the_newest_metadata_value_names_the_cohort_and_retention_drops_old_runs
         assert store.cohort_values("metadata.billing.plan", "helpfulness") == []
 
 
+def test_one_add_of_many_runs_keeps_each_runs_newest_key_whatever_the_order_of_its_updates(tmp_path):
+    """An export of 400 runs (more than one statement's worth of run and key rows) with a key
+    updated twice in the same export: each run holds its newest value, written first or last."""
+    traces = [f"{index:032x}" for index in range(1, 401)]
+    later = T0 + timedelta(seconds=5)
+    scores = [score(f"s{index}", trace_id=trace, at=T0 + timedelta(microseconds=index)) for index, trace in enumerate(traces)]
+    updates = []
+    for index, trace in enumerate(traces):
+        older, newer = update(f"m{index}", 0, trace_id=trace, values={"plan": "free"}), update(f"m{index}", 1, trace_id=trace, values={"plan": "pro"}, at=later)
+        updates += [older, newer] if index % 2 else [newer, older]
+    with ScoreStore(tmp_path / "scores.db") as store:
+        assert store.add_records(scores, updates) == 400 + 800
+        assert store.cohort_values("metadata.billing.plan", "helpfulness") == [("pro", 400, T0)]
+        total, runs = store.runs(limit=400)
+        assert total == 400 and {run["trace_id"] for run in runs} == set(traces)
+        run = store.run(traces[7])  # its score at T0 + 7 us, its updates at T0 and 5 s later
+        assert run is not None and (run["first"], run["last"]) == (T0, later)
+
+
 def test_runs_are_found_by_trace_id_prefix_metadata_value_or_score_name(tmp_path):
     """The run search matches what a person types: the start of a trace id, a metadata value, a score name."""
     with ScoreStore(tmp_path / "scores.db") as store:
