@@ -83,9 +83,14 @@ def _parse_id(value: IdInput, hex_digits: int, what: str, subject: str) -> Optio
         text = value.strip().lower()
         if text.startswith("0x"):
             text = text[2:]
-        if len(text) != hex_digits or any(c not in "0123456789abcdef" for c in text):
+        # ASCII letters and digits only (int() would take "_", signs, spaces and non-ASCII digits),
+        # then int() refuses what is not hex: cheaper than testing each character in Python.
+        if len(text) != hex_digits or not (text.isascii() and text.isalnum()):
             raise ScoreValidationError(subject, f"{what} {shown(value)} is not {hex_digits} hex digits")
-        parsed = int(text, 16)
+        try:
+            parsed = int(text, 16)
+        except ValueError:
+            raise ScoreValidationError(subject, f"{what} {shown(value)} is not {hex_digits} hex digits") from None
     else:
         raise ScoreValidationError(subject, f"{what} must be a hex string or an int, not {type(value).__name__}")
     if not 0 < parsed < (1 << (4 * hex_digits)):

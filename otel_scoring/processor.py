@@ -247,17 +247,17 @@ class ScoringSpanProcessor(SpanProcessor):
             _logger.debug("%s not carried: the sampler drops trace %s (keep_late_scores=True keeps it)", _describe(item), schema.format_trace_id(trace_id))
             return False
         parent_span_id = span_id if scope is Scope.SPAN else self._root_span_id(trace_id)
-        links: List[Link] = []
-        parent_context = context_api.Context()  # never the caller's context: the target decides
+        links: Tuple[Link, ...] = ()
+        parent_context = _NO_CONTEXT  # never the caller's context: the target decides
         if trace_id is not None:
             if parent_span_id is not None:
-                target = SpanContext(trace_id, parent_span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-                links.append(Link(target))
+                target = SpanContext(trace_id, parent_span_id, True, _SAMPLED)
+                links = (Link(target),)
             else:
                 # The trace's root is unknown here: parent the carrier on a placeholder span id so
                 # it still joins the trace (backends show it as a span with a missing parent).
-                target = SpanContext(trace_id, _placeholder_span_id(trace_id), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-            parent_context = trace.set_span_in_context(NonRecordingSpan(target), parent_context)
+                target = SpanContext(trace_id, _placeholder_span_id(trace_id), True, _SAMPLED)
+            parent_context = trace.set_span_in_context(NonRecordingSpan(target), _NO_CONTEXT)
         token = _starting_carrier.set(True)
         try:
             carrier = self._carrier_tracer().start_span(
@@ -327,6 +327,8 @@ def _load_configs(path: str) -> ScoreConfigRegistry:
 
 
 _Events = List[Tuple[str, dict]]
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)  # a carrier's parent: built once, read on every carrier
+_NO_CONTEXT = context_api.Context()  # immutable: set_span_in_context returns a new one
 _LIMITS, _EVENTS = _sdk_span.LIMITS, _sdk_span.EVENTS  # bound once: read on every score
 _add_clean_event = _sdk_span.add_clean_event
 

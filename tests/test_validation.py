@@ -97,6 +97,11 @@ BAD_CREATE_SCORES = [
     pytest.param({"trace_id": True}, "score 'accuracy' not recorded: trace_id must be a hex string or an int, not a bool", id="trace id a bool"),
     pytest.param({"trace_id": 1.5}, "score 'accuracy' not recorded: trace_id must be a hex string or an int, not float", id="trace id a float"),
     pytest.param({"trace_id": TRACE, "observation_id": "zz"}, "score 'accuracy' not recorded: span id 'zz' is not 16 hex digits", id="observation id not hex"),
+    # The right length, and each a number to int(text, 16), but not hex digits alone.
+    pytest.param({"trace_id": TRACE, "observation_id": "0000000000000_01"}, "score 'accuracy' not recorded: span id '0000000000000_01' is not 16 hex digits", id="observation id with an underscore"),
+    pytest.param({"trace_id": TRACE, "observation_id": "+000000000000001"}, "score 'accuracy' not recorded: span id '+000000000000001' is not 16 hex digits", id="observation id with a sign"),
+    pytest.param({"trace_id": TRACE, "observation_id": "\u0663" * 16}, f"score 'accuracy' not recorded: span id {chr(0x663) * 16!r} is not 16 hex digits", id="observation id of non-ascii digits"),
+    pytest.param({"trace_id": TRACE, "observation_id": "g" * 16}, f"score 'accuracy' not recorded: span id {'g' * 16!r} is not 16 hex digits", id="observation id of letters past f"),
     pytest.param({"trace_id": TRACE, "observation_id": "0" * 16}, f"score 'accuracy' not recorded: span id {'0' * 16!r} is out of range (zero or too large)", id="observation id zero"),
     pytest.param({"observation_id": SPAN}, "score 'accuracy' not recorded: observation_id needs trace_id too", id="observation id without trace id"),
     pytest.param({}, "score 'accuracy' not recorded: create_score needs a target: trace_id, session_id or dataset_run_id", id="no target"),
