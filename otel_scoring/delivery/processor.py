@@ -689,10 +689,11 @@ def _encode_each(processor: ScoreFirstSpanProcessor, scored: List[ReadableSpan],
     """The OTLP request for the spans, and the spans it holds.
 
     Normally one encoding of the whole batch (``encode_request``: the SDK's bytes, written
-    without the SDK's protobuf messages, and raising where the SDK's encoder raises). When that fails (a lone surrogate in a span name,
-    an event name or a status is enough to fail the SDK's encoder), each span is encoded alone:
-    one that fails is repaired (its text made encodable, so its scores are kept), and one that
-    still fails is dropped and counted, costing only itself. None when nothing could be encoded.
+    without the SDK's protobuf messages, and raising where the SDK's encoder raises). When that
+    fails (a lone surrogate in a span name, an event name or a status is enough), each span is
+    encoded alone: one that fails is repaired (its text made encodable, so its scores are kept),
+    and one that still fails is dropped and counted, costing only itself. None when nothing could
+    be encoded.
     """
     try:
         return encode_request(scored + plain), scored, plain
