@@ -312,7 +312,7 @@ class _Route:
             self._proxy = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
             if not self._https:
                 self._origin_length = 0  # the proxy is asked for the whole URL
-            credentials = self._proxy_credentials()
+            credentials = _proxy_credentials(self._proxy)
             if credentials:
                 (self._tunnel_headers if self._https else self.request_headers)["Proxy-Authorization"] = credentials
 
@@ -335,12 +335,13 @@ class _Route:
         """What the request line names: the path and query, or the whole URL when a proxy forwards it."""
         return url[self._origin_length :] or "/"
 
-    def _proxy_credentials(self) -> Optional[str]:
-        assert self._proxy is not None
-        if not (self._proxy.username and self._proxy.password):
-            return None
-        pair = f"{urllib.parse.unquote(self._proxy.username)}:{urllib.parse.unquote(self._proxy.password)}"
-        return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+
+def _proxy_credentials(proxy: urllib.parse.SplitResult) -> Optional[str]:
+    """The ``Proxy-Authorization`` value for a proxy URL with a user and password, as urllib sends it."""
+    if not (proxy.username and proxy.password):
+        return None
+    pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password)}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
 
 def _http_error(method: str, url: str, status: int, headers: http.client.HTTPMessage, body: bytes) -> ForwardError:
