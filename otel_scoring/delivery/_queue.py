@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Generic, List, Tuple, TypeVar
+from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, Tuple, TypeVar
+
+from otel_scoring import _sdk_span
 
 T = TypeVar("T")
 
@@ -23,12 +25,18 @@ _EVENT_OVERHEAD_BYTES = 512
 _ATTRIBUTE_BYTES = 96
 
 
-def scored_bytes(span: Any) -> int:
-    """An estimate of the memory a score-carrying span holds, cheap enough for every one of them."""
+def scored_bytes(span: Any, events: Optional[Sequence[Any]] = None) -> int:
+    """An estimate of the memory a score-carrying span holds, cheap enough for every one of them.
+
+    ``events``: the span's events when the caller has them already (``span.events`` copies them).
+    """
     size = _SPAN_OVERHEAD_BYTES + _ATTRIBUTE_BYTES * len(span.attributes or ())
-    for event in span.events:
+    for event in span.events if events is None else events:
         size += _EVENT_OVERHEAD_BYTES
-        for value in (event.attributes or {}).values():
+        attributes = event.attributes or {}
+        # An event's attributes never change once it is made; the SDK's BoundedAttributes copies
+        # itself under its lock to be iterated, and the plain dict inside it needs no copy.
+        for value in getattr(attributes, _sdk_span.ATTRIBUTES_DICT, attributes).values():
             size += _ATTRIBUTE_BYTES + (len(value) if isinstance(value, str) else 0)
     return size
 
@@ -65,10 +73,14 @@ class TwoLaneQueue(Generic[T]):
         self.dropped_scored = 0
         self.dropped_plain = 0
 
-    def put(self, item: T, scored: bool) -> int:
-        """Queue ``item`` in its lane, evicting that lane's oldest to stay bounded. Returns the queue length after."""
+    def put(self, item: T, scored: bool, weight: Optional[int] = None) -> int:
+        """Queue ``item`` in its lane, evicting that lane's oldest to stay bounded. Returns the queue length after.
+
+        ``weight``: a scored item's weight when the caller has it already, else ``weigh`` gives it.
+        """
         if scored:
-            weight = self._weigh(item)
+            if weight is None:
+                weight = self._weigh(item)
             with self._lock:
                 lane = self._scored
                 lane.append((item, weight))
@@ -88,9 +100,8 @@ class TwoLaneQueue(Generic[T]):
             self.queued_plain += 1
             return len(self._scored) + len(plain_lane)
 
-    def wait_for_room(self, item: T, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds until ``item`` fits the scored lane without evicting; True when it does."""
-        weight = self._weigh(item)
+    def wait_for_room(self, weight: int, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until a scored item of ``weight`` fits without evicting; True when it does."""
         with self._room:
             return self._room.wait_for(lambda: not self._scored or self.scored_bytes + weight <= self.max_scored_bytes, timeout)
 

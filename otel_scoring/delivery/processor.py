@@ -103,16 +103,25 @@ def carries_scores(span: ReadableSpan) -> bool:
     Every score and metadata update is written as an event (carrier spans included); the
     ``has_scores`` attributes can be missing on a span at its attribute limit, the events cannot.
     """
+    return _score_events(span) is not None
+
+
+def _score_events(span: ReadableSpan) -> Optional[Sequence[Event]]:
+    """The span's events when one of them is a score or a metadata update, else None.
+
+    Handing them back lets ``on_end`` weigh the span without a second copy of its events.
+    """
     # Most spans have no events. ``span.events`` copies the SDK's event list under a lock (about
     # half of what BatchSpanProcessor spends per span), so ask the list itself whether it is
     # empty first, and fall back to the public property on any other ReadableSpan.
     raw_events = getattr(span, _sdk_span.EVENTS, None)
     if raw_events is not None and not len(raw_events):
-        return False
-    for event in span.events:
+        return None
+    events = span.events
+    for event in events:
         if event.name in _SCORE_EVENTS:
-            return True
-    return False
+            return events
+    return None
 
 
 class _FlushRequest:
@@ -291,7 +300,9 @@ class ScoreFirstSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
-        scored = carries_scores(span)
+        events = _score_events(span)
+        scored = events is not None
+        weight = scored_bytes(span, events) if scored else 0
         queue = self._queue
         if self._shutdown_called:
             queue.count_dropped(int(scored), int(not scored))
@@ -299,11 +310,11 @@ class ScoreFirstSpanProcessor(SpanProcessor):
             return
         dropped = queue.dropped_scored
         worker = self._worker
-        if scored and self._block_seconds and queue.scored_bytes + scored_bytes(span) > queue.max_scored_bytes:
+        if scored and self._block_seconds and queue.scored_bytes + weight > queue.max_scored_bytes:
             worker.wake.set()  # the lane is full: let the worker make room, for a bounded while
             if threading.current_thread() is not worker.thread:
-                queue.wait_for_room(span, self._block_seconds)
-        if queue.put(span, scored) >= worker.wake_at or (self._spill_at is not None and queue.scored_bytes > self._spill_at):
+                queue.wait_for_room(weight, self._block_seconds)
+        if queue.put(span, scored, weight) >= worker.wake_at or (self._spill_at is not None and queue.scored_bytes > self._spill_at):
             if not worker.wake.is_set():
                 worker.wake.set()
         if queue.dropped_scored != dropped:
