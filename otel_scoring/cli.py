@@ -156,7 +156,7 @@ def _forwarder(spec: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from otel_scoring.receiver import (
+    from otel_scoring._receiver_defaults import (
         DEFAULT_GRPC_PORT,
         DEFAULT_HOST,
         DEFAULT_HTTP_PORT,
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="otel-scoring", description="Evaluation scores and run metadata as OpenTelemetry data.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what otel-scoring does to stderr")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="print otel-scoring's version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     db_help = f"the score store: a SQLite file, or a postgresql:// URL (default: ${OTEL_SCORING_DB}, else ./{DEFAULT_DB_PATH})"
@@ -284,6 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_quiet(command: argparse.ArgumentParser) -> None:
     command.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr (it is drawn only when stderr is a terminal)")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, which reads the installed version only when asked: importing
+    ``importlib.metadata`` (about 13 ms) would otherwise be a third of every command's start."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, default: Any = argparse.SUPPRESS, help: Optional[str] = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Optional[str] = None) -> None:
+        sys.stdout.write(f"{parser.prog} {_package_version()}\n")  # stdout, as argparse's own version action
+        parser.exit()
 
 
 def _package_version() -> str:

@@ -30,9 +30,19 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from otel_scoring._settings import resolve_str
 from otel_scoring.environment_variables import OTEL_SCORING_RECEIVER_TOKEN
-from otel_scoring.receiver._core import DEFAULT_MAX_BODY_BYTES, LOGS_PATH, MAX_BODY_BYTES_LIMIT, TRACES_PATH, ReceiverCore, Reply, RequestHead
+from otel_scoring._receiver_defaults import (
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HOST,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+    MAX_BODY_BYTES_LIMIT,
+)
+from otel_scoring.receiver._core import LOGS_PATH, TRACES_PATH, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._grpc import GRPCReceiverServer
-from otel_scoring.receiver._http import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_SECONDS, HTTPReceiverThread
+from otel_scoring.receiver._http import HTTPReceiverThread
 from otel_scoring.receiver._tls import server_tls
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.store import ScoreStore
@@ -54,10 +64,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_GRPC_PORT = 4317
-DEFAULT_HTTP_PORT = 4318
-DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 5.0
 
 
 def is_loopback(host: str) -> bool:

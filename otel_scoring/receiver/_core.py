@@ -27,6 +27,7 @@ from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otel_scoring._receiver_defaults import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT
 from otel_scoring.receiver._cost import (
     BYTES_PER_MESSAGE,
     MAX_MESSAGES_PER_REQUEST,
@@ -55,12 +56,9 @@ _REJECTED_REASONS = {
 }
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 JSON_CONTENT_TYPE = "application/json"
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 # What every request in flight may hold together (bodies, inflated copies, decoded messages): room
 # for a few requests at the body limit with their messages, whatever the connection count.
 DEFAULT_MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024
-# gRPC takes its message limit as a C int; no OTLP export needs more than this.
-MAX_BODY_BYTES_LIMIT = 1024 * 1024 * 1024
 BUSY_RETRY_AFTER_SECONDS = 1
 
 HTTP = "http"

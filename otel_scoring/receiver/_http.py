@@ -47,13 +47,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
+from otel_scoring._receiver_defaults import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_SECONDS
 from otel_scoring.receiver._core import HTTP, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._peers import PEER, TOTAL, SharedLimit, peer_of_address, peer_share
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
-DEFAULT_MAX_CONNECTIONS = 32
 # Connections that have not sent a whole request head, per request slot, before the oldest is
 # closed: a waiting connection costs a thread and a socket, so more may wait than are served.
 WAITING_PER_SLOT = 4
