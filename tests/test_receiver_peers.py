@@ -93,6 +93,51 @@ def test_one_address_holding_half_the_slots_hears_429_while_another_is_served(st
     assert [score.name for score in store.scores()] == ["from-another-address"]
 
 
+def test_a_client_past_its_share_logs_once_naming_max_connections_per_peer(store, caplog):
+    """max_connections=4, one per peer: 127.0.0.2 holding its one request hears 429 three times, and
+    the log says once that it holds its share and that serve --max-connections-per-peer raises it."""
+    caplog.set_level("WARNING", logger="otel_scoring.receiver")
+    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=4, max_connections_per_peer=1, shutdown_timeout_seconds=2.0) as receiver:
+        with from_attacker(receiver.http_port) as held:
+            held.sendall(head(1000) + b"0123")  # its slot, the body still arriving
+            time.sleep(0.3)  # the server reads the head
+            statuses = []
+            for _ in range(3):
+                with from_attacker(receiver.http_port) as refused:
+                    refused.sendall(head(1000) + b"x" * 1000)
+                    statuses.append(answer_of(refused)[0])
+            assert statuses == [429, 429, 429]
+    warnings = [record.getMessage() for record in caplog.records if "refused" in record.getMessage()]
+    assert len(warnings) == 1, warnings  # three refusals, one warning
+    assert "from 127.0.0.2 refused with 429" in warnings[0] and "that client holds its share of requests in progress (1)" in warnings[0]
+    assert "raise max_connections_per_peer (serve --max-connections-per-peer" in warnings[0] and "slot" not in warnings[0]
+
+
+def test_a_full_receiver_logs_once_naming_max_connections(store, caplog):
+    """Both of max_connections=2 held by two addresses: a third address hears 503 three times and the
+    log says once that 2 requests are in progress and that serve --max-connections raises it."""
+    caplog.set_level("WARNING", logger="otel_scoring.receiver")
+    with OTLPReceiver(store, grpc_port=0, http_port=0, max_connections=2, max_connections_per_peer=1, shutdown_timeout_seconds=2.0) as receiver:
+        held = [from_attacker(receiver.http_port), socket.create_connection(("127.0.0.1", receiver.http_port), timeout=TIMEOUT_SECONDS)]
+        try:
+            for connection in held:
+                connection.sendall(head(1000) + b"0123")
+            time.sleep(0.3)
+            statuses = []
+            for _ in range(3):
+                with socket.create_connection(("127.0.0.1", receiver.http_port), timeout=TIMEOUT_SECONDS, source_address=("127.0.0.3", 0)) as third:
+                    third.sendall(head(1000) + b"x" * 1000)
+                    statuses.append(answer_of(third)[0])
+            assert statuses == [503, 503, 503]
+        finally:
+            for connection in held:
+                connection.close()
+    warnings = [record.getMessage() for record in caplog.records if "refused" in record.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "refused with 503" in warnings[0] and "the receiver holds all the requests in progress it allows (2;" in warnings[0]
+    assert "raise max_connections (serve --max-connections)" in warnings[0] and "slot" not in warnings[0]
+
+
 def test_a_request_without_the_token_hears_401_even_when_every_slot_is_taken(store):
     """max_connections=2, both slots held by authenticated bodies still arriving: a request without the token is answered 401, not 503; it needs no slot."""
     token = "s3cret-token"

@@ -123,7 +123,7 @@ class _Calls:
             _, (owner, oldest) = self._waiters.popitem(last=False)
             self.waiting.give_back(1, owner)  # its place, handed over now
             oldest.set_result(None)
-            self.log_refused(owner, TOTAL, "places for calls waiting for their message (the longest-waiting call was ended)")
+            self.log_refused(owner, TOTAL, self.waiting, "calls waiting for their message (the longest-waiting call was ended)")
             refused = self.waiting.take(1, peer)
         if refused is None:
             self._waiters[key] = (peer, evicted)
@@ -134,12 +134,26 @@ class _Calls:
             del self._waiters[key]
             self.waiting.give_back(1, peer)
 
-    def log_refused(self, peer: str, reason: str, what: str) -> None:
+    def log_refused(self, peer: str, reason: str, limit: SharedLimit, what: str) -> None:
+        """Warn, at most once a minute, that calls are refused: which limit, and the setting that raises it."""
         now = time.monotonic()
         if now - self._last_warning >= _BUSY_WARNING_INTERVAL_SECONDS:  # a flood logs once a minute
             self._last_warning = now
-            whose = f"the client {peer} holds its share" if reason == PEER else "all are taken"
-            _logger.warning("OTLP/gRPC calls refused with RESOURCE_EXHAUSTED: %s of the %s", whose, what)
+            if reason == PEER:
+                _logger.warning(
+                    "OTLP/gRPC calls refused with RESOURCE_EXHAUSTED (retried by exporters): the client %s holds its share of %s (%d); "
+                    "raise max_connections_per_peer (serve --max-connections-per-peer, at most max_connections) when one collector sends everything",
+                    peer,
+                    what,
+                    limit.per_peer,
+                )
+            else:
+                _logger.warning(
+                    "OTLP/gRPC calls refused with RESOURCE_EXHAUSTED (retried by exporters): the receiver holds all the %s it allows (%d); "
+                    "raise max_connections (serve --max-connections) if exporters keep retrying",
+                    what,
+                    limit.limit,
+                )
 
 
 class _Export:
@@ -160,7 +174,7 @@ class _Export:
         message = await self._message(context, peer)
         refused = self._calls.slots.take(1, peer)
         if refused is not None:
-            self._calls.log_refused(peer, refused, "call slots")
+            self._calls.log_refused(peer, refused, self._calls.slots, "calls handled at once")
             await abort_with(context, _busy_call(refused))
         try:
             head = RequestHead.grpc(metadata, len(message), self._path, peer)
@@ -176,7 +190,7 @@ class _Export:
         key = id(context)
         refused, evicted = self._calls.start_waiting(key, peer)
         if refused is not None:
-            self._calls.log_refused(peer, refused, "places for calls waiting for their message")
+            self._calls.log_refused(peer, refused, self._calls.waiting, "calls waiting for their message")
             await abort_with(context, _busy_call(refused))
         read = asyncio.ensure_future(context.read())
         try:

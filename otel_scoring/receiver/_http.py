@@ -582,19 +582,36 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         except OSError:
             pass
 
-    def log_busy(self, client_address: Any, reason: str) -> None:
+    def log_busy(self, client_address: Any, reason: str, connections: bool = False) -> None:
+        """Warn, at most once a minute, that requests are refused: which limit, and the setting
+        that raises it. ``connections``: the bound on connections (waiting ones included) was hit,
+        not the bound on requests in progress."""
         now = time.monotonic()
         if now - self._last_busy_warning >= _BUSY_WARNING_INTERVAL_SECONDS:
             self._last_busy_warning = now
+            limit = self._thread_slots if connections else self.slots
+            what = "open connections" if connections else "requests in progress"
             if reason == PEER:
-                _logger.warning("OTLP/HTTP requests from %s refused with 429: that client holds its share of the connections", client_address[0])
+                _logger.warning(
+                    "OTLP/HTTP requests from %s refused with 429 (retried by exporters): that client holds its share of %s (%d); "
+                    "raise max_connections_per_peer (serve --max-connections-per-peer, at most max_connections) when one collector sends everything",
+                    client_address[0],
+                    what,
+                    limit.per_peer,
+                )
             else:
-                _logger.warning("OTLP/HTTP requests refused with 503: all %d slots are in use (latest from %s)", self.max_connections, client_address[0])
+                _logger.warning(
+                    "OTLP/HTTP requests refused with 503 (retried by exporters): the receiver holds all the %s it allows (%d; latest from %s); "
+                    "raise max_connections (serve --max-connections) if exporters keep retrying",
+                    what,
+                    limit.limit,
+                    client_address[0],
+                )
 
     def _refuse_busy(self, request: socket.socket, client_address: Any, reason: str) -> None:
         """Answer 503 (429 past the peer's share) without a thread: runs on the accepting thread,
         so it must never block."""
-        self.log_busy(client_address, reason)
+        self.log_busy(client_address, reason, connections=True)
         if self._ssl_context is None:
             try:
                 request.setblocking(False)
