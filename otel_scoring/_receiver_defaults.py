@@ -15,3 +15,6 @@ MAX_BODY_BYTES_LIMIT = 1024 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_CONNECTIONS = 32
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 5.0
+# Worker processes one receiver may run to read and store exports (serve --workers): a core each is
+# the most that helps, and SQLite takes one writer at a time however many there are.
+MAX_INGEST_WORKERS = 16

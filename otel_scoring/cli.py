@@ -4,7 +4,7 @@
 
     otel-scoring serve [--grpc-port 4317] [--http-port 4318] [--host 127.0.0.1] [--db PATH]
                        [--token T] [--tls-cert PEM --tls-key PEM] [--max-connections 32] [--request-timeout 30s]
-                       [--forward phoenix=URL] [--forward mlflow=URL] [--forward langfuse=URL] [--retain 30d]
+                       [--forward phoenix=URL] [--forward mlflow=URL] [--forward langfuse=URL] [--retain 30d] [--workers N]
     otel-scoring scores [--name N] [--trace ID] [--session ID] [--since 1h] [--format table|json|csv]
     otel-scoring stats [--name N] [--bucket 1h] [--since 1d] [--format table|json]
     otel-scoring translate FILE... [--format json|table]
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         DEFAULT_MAX_CONNECTIONS,
         DEFAULT_REQUEST_TIMEOUT_SECONDS,
         MAX_BODY_BYTES_LIMIT,
+        MAX_INGEST_WORKERS,
     )
 
     parser = argparse.ArgumentParser(prog="otel-scoring", description="Evaluation scores and run metadata as OpenTelemetry data.")
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-connections-per-peer", type=_bounded_int(MAX_CONNECTIONS_LIMIT), metavar="N", help="how many of those one client address may hold, so a client flooding the receiver leaves the rest to others (default: half of --max-connections; raise it to --max-connections when one collector sends everything)")
     serve.add_argument("--request-timeout", type=_request_timeout, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
+    serve.add_argument("--workers", type=_bounded_int(MAX_INGEST_WORKERS), metavar="N", help=f"read and store exports in N worker processes, so ingest uses more than one core (a SQLite --db only, not with --forward; at most {MAX_INGEST_WORKERS}; default: none, this process does it)")
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
     serve.add_argument("--retain", type=parse_duration, metavar="AGE", help="delete stored records older than this (30d, 12h), at start and every 10 minutes (default: keep everything)")
     serve.add_argument("--jaeger-url", metavar="URL", help="Jaeger's UI (http://localhost:16686): the dashboard links each run to its trace there")
@@ -365,6 +367,10 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _CommandError("--tls-cert and --tls-key go together")
     path = resolve_db_path(args.db)
+    if args.workers is not None and (path == ":memory:" or is_postgres_url(path)):
+        raise _CommandError("--workers needs a SQLite --db file, which every worker opens; with PostgreSQL run several receivers instead (docs/scaling.md)")
+    if args.workers is not None and args.forward:
+        raise _CommandError("--workers cannot be combined with --forward: the workers store the records and do not pass them on; forward them with `otel-scoring forward`")
     return_large_buffers_to_the_system()  # so memory follows the receiver's budget (this process is ours)
     # The receiver passes each stored batch to the sink, which forwards it on its own thread.
     sink = ForwardingSink(args.forward) if args.forward else None
@@ -386,6 +392,7 @@ def _serve(args: argparse.Namespace) -> int:
                 max_connections_per_peer=args.max_connections_per_peer,
                 request_timeout_seconds=args.request_timeout.total_seconds(),
                 on_stored=sink,
+                ingest_workers=args.workers,
                 shutdown_timeout_seconds=DEFAULT_SHUTDOWN_TIMEOUT_SECONDS if sink is None else FORWARD_SHUTDOWN_TIMEOUT_SECONDS,
             )
             if args.ui and _reads_cohorts(store):
@@ -405,6 +412,8 @@ def _serve(args: argparse.Namespace) -> int:
                 _say("every export must carry Authorization: Bearer <token>")
             for forwarder in args.forward:
                 _say(f"forwarding stored scores to {forwarder.destination} at {getattr(forwarder, 'endpoint', '?')}")
+            if args.workers is not None:
+                _say(f"reading and storing exports in {args.workers} worker process(es): {', '.join(map(str, receiver.worker_pids))}")
             _say(f"storing scores in {path if path == ':memory:' else store.path if is_postgres_url(path) else os.path.abspath(path)} (Ctrl+C to stop)")
             next_prune = time.monotonic()  # at once, then every RETENTION_CHECK_SECONDS
             while True:

@@ -39,11 +39,13 @@ from otel_scoring._receiver_defaults import (
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
     MAX_BODY_BYTES_LIMIT,
+    MAX_INGEST_WORKERS,
 )
 from otel_scoring.receiver._core import LOGS_PATH, TRACES_PATH, ReceiverCore, Reply, RequestHead
 from otel_scoring.receiver._grpc import GRPCReceiverServer
 from otel_scoring.receiver._http import HTTPReceiverThread
 from otel_scoring.receiver._tls import server_tls
+from otel_scoring.receiver._workers import IngestWorkers
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.store import ScoreStore
 
@@ -55,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_REQUEST_TIMEOUT_SECONDS",
     "MAX_BODY_BYTES_LIMIT",
+    "MAX_INGEST_WORKERS",
     "OTLPReceiver",
     "ReceiverCore",
     "Reply",
@@ -115,6 +118,11 @@ class OTLPReceiver:
             only queues). An exception from it is logged and the export still succeeds: the records
             are stored. When it has a ``shutdown(timeout_seconds)`` method, :meth:`stop` calls it
             after the servers stopped, with what is left of the shutdown timeout.
+        ingest_workers: read and store exports in this many worker processes (1 to
+            :data:`MAX_INGEST_WORKERS`) instead of on the request threads, so ingest uses more than
+            one core: this process keeps the transports, the gate and the memory budget, and
+            answers an export once a worker stored it (``docs/scaling.md``). Needs a SQLite
+            :class:`ScoreStore` on a file and no ``on_stored``. Default None: no workers.
 
     Programmer errors (a non-loopback host without ``allow_non_loopback``, a bad limit or token,
     half a TLS pair) raise ``ValueError`` here, and TLS files that cannot be read or loaded raise
@@ -140,6 +148,7 @@ class OTLPReceiver:
         max_in_flight_bytes: Optional[int] = None,
         max_connections_per_peer: Optional[int] = None,
         max_in_flight_bytes_per_peer: Optional[int] = None,
+        ingest_workers: Optional[int] = None,
     ) -> None:
         if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
             host = host[1:-1]  # "[::1]", as URLs write an IPv6 address: the address itself binds
@@ -157,7 +166,15 @@ class OTLPReceiver:
         if (tls_cert_file is None) != (tls_key_file is None):
             raise ValueError("TLS needs both tls_cert_file and tls_key_file")
         resolved_token = resolve_str(token, OTEL_SCORING_RECEIVER_TOKEN) or None
-        self.core = ReceiverCore(self._store_translation, max_body_bytes=max_body_bytes, token=resolved_token, max_in_flight_bytes=max_in_flight_bytes, max_in_flight_bytes_per_peer=max_in_flight_bytes_per_peer)
+        self._workers = None if ingest_workers is None else self._ingest_workers(store, ingest_workers, on_stored)
+        self.core = ReceiverCore(
+            self._store_translation,
+            max_body_bytes=max_body_bytes,
+            token=resolved_token,
+            max_in_flight_bytes=max_in_flight_bytes,
+            max_in_flight_bytes_per_peer=max_in_flight_bytes_per_peer,
+            ingest=None if self._workers is None else self._workers.ingest,
+        )
         self._tls = None if tls_cert_file is None or tls_key_file is None else server_tls(tls_cert_file, tls_key_file)
         if not is_loopback(host):
             if not allow_non_loopback:
@@ -183,6 +200,13 @@ class OTLPReceiver:
         self._routes: List[Any] = []
         self._lifecycle = threading.Lock()
         self._stopped = False
+
+    def _ingest_workers(self, store: Any, count: int, on_stored: Optional[Callable[[Any], object]]) -> IngestWorkers:
+        if not isinstance(store, ScoreStore):
+            raise ValueError("ingest_workers needs a SQLite ScoreStore on a file; several receivers share a PostgreSQL store instead (docs/scaling.md)")
+        if on_stored is not None:
+            raise ValueError("ingest_workers cannot be combined with on_stored: the records are stored in the worker processes, which do not pass them on")
+        return IngestWorkers(store.path, count, on_stored=self._wake_waiters)
 
     # --- Lifecycle ----------------------------------------------------------------------------------
 
@@ -217,6 +241,13 @@ class OTLPReceiver:
             except BaseException:
                 grpc_server.stop(0)
                 raise
+            if self._workers is not None:
+                try:
+                    self._workers.start()  # after both ports are bound: a port in use starts none
+                except BaseException:
+                    grpc_server.stop(0)
+                    http_server.stop(0)
+                    raise
             for route in self._routes:
                 http_server.mount(route)
             grpc_server.start()
@@ -247,6 +278,8 @@ class OTLPReceiver:
             http_server.stop(max(0.0, deadline - time.monotonic()))
         if grpc_server is not None:
             grpc_server.stop(max(0.0, deadline - time.monotonic()))
+        if self._workers is not None:
+            self._workers.close(max(0.0, deadline - time.monotonic()))
         # Only now, with no export left to pass records on, may the hook stop (a sink flushes).
         shutdown = getattr(self._on_stored, "shutdown", None)
         if callable(shutdown):
@@ -270,6 +303,11 @@ class OTLPReceiver:
     @property
     def http_port(self) -> int:
         return self._require(self._http).port
+
+    @property
+    def worker_pids(self) -> List[int]:
+        """The ingest worker processes' ids; empty without ``ingest_workers``."""
+        return [] if self._workers is None else self._workers.pids
 
     @property
     def tls(self) -> bool:
@@ -334,11 +372,14 @@ class OTLPReceiver:
 
     def _store_translation(self, translation: Any) -> int:
         written = self.store.add(translation)
-        with self._stored:
-            self._stored.notify_all()
+        self._wake_waiters()
         if self._on_stored is not None:
             self._pass_on(translation)
         return written
+
+    def _wake_waiters(self) -> None:
+        with self._stored:
+            self._stored.notify_all()
 
     def _pass_on(self, translation: Any) -> None:
         # The records are stored, so the export succeeds whatever the hook does: an error here

@@ -12,6 +12,7 @@ status code with :data:`GRPC_STATUS_NAMES`.
 from __future__ import annotations
 
 import enum
+import functools
 import hmac
 import logging
 import math
@@ -180,11 +181,66 @@ class _Busy(Exception):
 _BUSY_LOG_INTERVAL_SECONDS = 60.0
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+class Refused(Exception):
+    """An export answered with an error ``status``; ``logged`` when the cause was logged already."""
+
+    def __init__(self, status: int, message: str, logged: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.logged = logged
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What reading and storing one export came to: the counts its reply and log lines are made from."""
+
+    rows: int
+    rejected: int  # spans or log records the translator rejected
+    dropped: int  # records over the per-record limits
+    truncated: int  # records whose overlong text was shortened
+    skipped: int  # score or metadata forms that break their schema
+
+
+# Reads, bounds and stores an export's (inflated, counted) body: (body, encoding, signal, transport).
+Ingest = Callable[[bytes, Encoding, str, str], Ingested]
+
+
+def read_and_store(sink: Sink, raw: bytes, encoding: Encoding, signal: str, transport: str) -> Ingested:
+    """Translate a body the gate let through, bound its records and hand them to ``sink``.
+
+    The part of handling that needs no transport and no budget, so a worker process can do it
+    (:mod:`._workers`). Raises :class:`Refused`: 400 for a body that is not an OTLP export, 500
+    when translating fails, 503 (retryable) when the sink does.
+    """
+    try:
+        translation, rejected = _translate(raw, encoding, signal)
+        skipped = translation.skipped
+        translation, dropped, truncated = bounded(translation)
+    except Refused:
+        raise
+    except Exception:
+        _logger.exception("Could not translate an OTLP %s export", transport)
+        raise Refused(500, "internal error while reading the export", logged=True) from None
+    try:
+        written = sink(translation)
+    except Exception:
+        _logger.exception("Could not store the records of an OTLP %s export", transport)
+        raise Refused(503, "the score store is unavailable; retry later", logged=True) from None
+    rows = written if isinstance(written, int) and not isinstance(written, bool) else 0
+    return Ingested(rows, rejected, dropped, truncated, skipped)
+
+
+def _translate(raw: bytes, encoding: Encoding, signal: str) -> Tuple[Translation, int]:
+    """Records of the export and how many of its spans or log records are rejected.
+
+    Which ones are is the translator's rule (:func:`~otel_scoring.translate.records_from_export`).
+    """
+    try:
+        export = records_from_export(raw, signal=signal, encoding=encoding.value)
+    except TranslationError as exc:
+        raise Refused(400, f"the body is not an OTLP {_REQUEST_NAMES[signal]} ({exc})") from None
+    return export.translation, export.rejected
 
 
 class ReceiverCore:
@@ -204,6 +260,9 @@ class ReceiverCore:
         max_in_flight_bytes_per_peer: what the requests of one peer (client address) may hold of
             it; past it that peer is answered 429 / ``RESOURCE_EXHAUSTED`` while others are served.
             Default half the budget, or what one request at the body limit may cost if that is more.
+        ingest: what reads and stores a body that passed the gate and the budget, in place of
+            :func:`read_and_store` into ``sink`` on the request's thread: the receiver's worker
+            processes (:mod:`._workers`) pass theirs.
     """
 
     def __init__(
@@ -214,6 +273,7 @@ class ReceiverCore:
         token: Optional[str] = None,
         max_in_flight_bytes: Optional[int] = None,
         max_in_flight_bytes_per_peer: Optional[int] = None,
+        ingest: Optional[Ingest] = None,
     ) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or not 1 <= max_body_bytes <= MAX_BODY_BYTES_LIMIT:
             raise ValueError(f"max_body_bytes must be an integer from 1 to {MAX_BODY_BYTES_LIMIT}, got {max_body_bytes!r}")
@@ -230,7 +290,7 @@ class ReceiverCore:
             raise ValueError("the receiver token must be a non-empty string of letters, digits and -._~+/ (optionally ending in =)")
         self.max_body_bytes = max_body_bytes
         self._token = None if token is None else token.encode("ascii")
-        self._sink = sink
+        self._ingest: Ingest = ingest if ingest is not None else functools.partial(read_and_store, sink)
         self._last_busy_log = -math.inf
         self._in_flight = 0
         self._closing = False
@@ -345,7 +405,7 @@ class ReceiverCore:
         encoding = head.encoding
         try:
             if len(body) > self.max_body_bytes:
-                raise _Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
+                raise Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")
             if take_body:
                 self._take(held, len(body), head.peer)
             if head.content_encoding not in _IDENTITY:
@@ -361,43 +421,36 @@ class ReceiverCore:
                 raw = body
             messages = count_proto_messages(raw) if encoding is Encoding.PROTOBUF else count_json_objects(raw)
             if messages > MAX_MESSAGES_PER_REQUEST:
-                raise _Refused(413, f"the body holds more than {MAX_MESSAGES_PER_REQUEST} messages (spans, events, links, attributes, values); send smaller batches")
+                raise Refused(413, f"the body holds more than {MAX_MESSAGES_PER_REQUEST} messages (spans, events, links, attributes, values); send smaller batches")
             decoded_bytes = messages * BYTES_PER_MESSAGE
             ceiling = self.budget.limit_bytes if head.peer is None else self.budget.per_peer_bytes
             if held[0] + decoded_bytes > ceiling:
-                raise _Refused(413, f"decoding the body would take more than the receiver's memory budget of {ceiling} bytes; send smaller batches")
+                raise Refused(413, f"decoding the body would take more than the receiver's memory budget of {ceiling} bytes; send smaller batches")
             self._take(held, decoded_bytes, head.peer)
             signal = head.signal or TRACES
-            translation, rejected = self._translate(raw, encoding, signal)
-            reason = _REJECTED_REASONS[signal]
-            skipped = translation.skipped
-            translation, dropped, truncated = bounded(translation)
+            ingested = self._ingest(raw, encoding, signal, head.transport)
         except _Busy as busy:
             return self.busy_reply(head, busy.reason)
-        except _Refused as refused:
-            _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
+        except Refused as refused:
+            if not refused.logged:
+                _logger.info("Refused an OTLP %s export (%d): %s", head.transport, refused.status, refused.message)
             return self._error(refused.status, refused.message, encoding)
         except Exception:
-            _logger.exception("Could not translate an OTLP %s export", head.transport)
+            _logger.exception("Could not read an OTLP %s export", head.transport)
             return self._error(500, "internal error while reading the export", encoding)
-        try:
-            written = self._sink(translation)
-        except Exception:
-            _logger.exception("Could not store the records of an OTLP %s export", head.transport)
-            return self._error(503, "the score store is unavailable; retry later", encoding)
-        rows = written if isinstance(written, int) and not isinstance(written, bool) else 0
+        rejected, reason = ingested.rejected, _REJECTED_REASONS[signal]
         if rejected:
             _logger.info("Rejected %d item(s) of an OTLP %s %s export: %s", rejected, head.transport, signal, reason)
-        if truncated:
-            _logger.info("Shortened overlong text of %d record(s) of an OTLP %s export", truncated, head.transport)
+        if ingested.truncated:
+            _logger.info("Shortened overlong text of %d record(s) of an OTLP %s export", ingested.truncated, head.transport)
         notes = [reason] if rejected else []
-        if dropped:
-            notes.append(f"{dropped} score or metadata record(s) over the receiver's per-record limits were dropped")
-            _logger.info("Dropped %d record(s) of an OTLP %s export: over the per-record limits", dropped, head.transport)
-        if skipped:
-            notes.append(f"{skipped} score or metadata form(s) that break their schema were skipped")
-            _logger.info("Skipped %d unreadable score or metadata form(s) of an OTLP %s export", skipped, head.transport)
-        return self._success(encoding, rejected, "; ".join(notes), rows, signal)
+        if ingested.dropped:
+            notes.append(f"{ingested.dropped} score or metadata record(s) over the receiver's per-record limits were dropped")
+            _logger.info("Dropped %d record(s) of an OTLP %s export: over the per-record limits", ingested.dropped, head.transport)
+        if ingested.skipped:
+            notes.append(f"{ingested.skipped} score or metadata form(s) that break their schema were skipped")
+            _logger.info("Skipped %d unreadable score or metadata form(s) of an OTLP %s export", ingested.skipped, head.transport)
+        return self._success(encoding, rejected, "; ".join(notes), ingested.rows, signal)
 
     def _decompress(self, body: bytes, content_encoding: str) -> bytes:
         """The decompressed body, refused as 413 past ``max_body_bytes`` (a small gzip bomb stays small)."""
@@ -406,18 +459,7 @@ class ReceiverCore:
         try:
             return inflate(body, _DECOMPRESSORS[content_encoding], self.max_body_bytes, content_encoding)
         except TooCostly as refused:
-            raise _Refused(refused.status, refused.message) from None
-
-    def _translate(self, raw: bytes, encoding: Encoding, signal: str) -> Tuple[Translation, int]:
-        """Records of the export and how many of its spans or log records are rejected.
-
-        Which ones are is the translator's rule (:func:`~otel_scoring.translate.records_from_export`).
-        """
-        try:
-            export = records_from_export(raw, signal=signal, encoding=encoding.value)
-        except TranslationError as exc:
-            raise _Refused(400, f"the body is not an OTLP {_REQUEST_NAMES[signal]} ({exc})") from None
-        return export.translation, export.rejected
+            raise Refused(refused.status, refused.message) from None
 
     # --- Replies ------------------------------------------------------------------------------------
 

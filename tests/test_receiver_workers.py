@@ -1,0 +1,208 @@
+"""The receiver with ingest worker processes (``serve --workers N``): each export stored once, over
+HTTP and gRPC, through workers killed mid-stream, and no worker outliving its receiver.
+
+The exporters are the SDK's stock OTLP exporters, whose retries of 503 / ``UNAVAILABLE`` are what
+a dead worker relies on; the kills are real ``SIGKILL``s of real worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+
+import otel_scoring
+from otel_scoring import ScoringSpanProcessor
+from otel_scoring.receiver import MAX_INGEST_WORKERS, OTLPReceiver
+from otel_scoring.receiver._worker_process import lock_path
+from otel_scoring.store import ScoreStore
+from support.delivery_support import ReceiverProcess, subprocess_env
+from support.receiver_support import http_request, scored_request
+
+TIMEOUT_SECONDS = 30.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ScoreStore]:
+    with ScoreStore(tmp_path / "scores.db") as opened:
+        yield opened
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_gone(pids: List[int], timeout: float) -> List[int]:
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _send_scored_spans(exporter: SpanExporter, count: int, prefix: str) -> None:
+    """``count`` root spans with a span score and a trace score each, exported one per request."""
+    provider = TracerProvider()
+    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("workers-test")
+    try:
+        for index in range(count):
+            with tracer.start_as_current_span(f"{prefix}-{index}"):
+                otel_scoring.score_current_span(name="helpful", value=index % 5 / 4, comment=prefix)
+                otel_scoring.score_current_trace(name="resolved", value=index % 2 == 0)
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_every_export_is_stored_once_by_the_workers(store: ScoreStore, transport: str) -> None:
+    with OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=2) as receiver:
+        workers = receiver.worker_pids
+        assert len(workers) == 2 and os.getpid() not in workers
+        exporter = HttpSpanExporter(endpoint=receiver.traces_url) if transport == "http" else GrpcSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True)
+        _send_scored_spans(exporter, 30, transport)
+        scores = receiver.wait_for_scores(60, timeout=TIMEOUT_SECONDS)
+    assert len(scores) == 60 and len({score.id for score in scores}) == 60
+    assert sorted(score.name for score in scores) == ["helpful"] * 30 + ["resolved"] * 30
+    assert all(score.comment == transport for score in scores if score.name == "helpful")
+    assert _wait_gone(workers, 5) == []  # stop() ends the workers with the receiver
+    assert Path(lock_path(store.path)).is_file()  # the lock beside the database that serialized them
+
+
+def test_killed_workers_cost_retries_not_scores(store: ScoreStore, caplog: pytest.LogCaptureFixture) -> None:
+    """SIGKILL the workers while a stock exporter sends: it retries the 503s and every score is stored once."""
+    caplog.set_level(logging.WARNING, logger="otel_scoring")
+    sent = 40
+    with OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=2) as receiver:
+        sender = threading.Thread(target=_send_scored_spans, args=(HttpSpanExporter(endpoint=receiver.traces_url, timeout=TIMEOUT_SECONDS), sent, "killed"))
+        sender.start()
+        killed: List[int] = []
+        while len(killed) < 4 and sender.is_alive():
+            time.sleep(0.05)
+            workers = [pid for pid in receiver.worker_pids if pid not in killed]
+            if len(workers) == 2:  # the last one killed has been replaced
+                os.kill(workers[len(killed) % 2], signal.SIGKILL)
+                killed.append(workers[len(killed) % 2])
+        sender.join(TIMEOUT_SECONDS * 2)
+        assert not sender.is_alive()
+        scores = receiver.wait_for_scores(2 * sent, timeout=TIMEOUT_SECONDS)
+        assert len(scores) == 2 * sent and len({score.id for score in scores}) == 2 * sent
+        # Every dead worker was replaced: two live workers, none of them one that was killed.
+        assert len(receiver.worker_pids) == 2 and not set(receiver.worker_pids) & set(killed)
+        assert all(_alive(pid) for pid in receiver.worker_pids)
+    assert len(killed) == 4
+    deaths = [record.getMessage() for record in caplog.records if "ingest worker" in record.getMessage()]
+    assert len(deaths) == 1 and "503 to be retried" in deaths[0]  # once a minute, however many die
+
+
+def test_a_worker_killed_while_idle_costs_one_retry(store: ScoreStore) -> None:
+    """A dead worker is found by the next export, which is answered 503 (retryable); its
+    replacement stores the retry, once."""
+    body = scored_request("after-a-crash").SerializeToString()
+    with OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=1) as receiver:
+        (worker,) = receiver.worker_pids
+        os.kill(worker, signal.SIGKILL)
+        assert _wait_gone([worker], 5) == []
+        first, headers, _ = http_request(receiver.http_port, body)
+        assert first == 503 and store.count_scores() == 0
+        retried, _, _ = http_request(receiver.http_port, body)
+        again, _, _ = http_request(receiver.http_port, body)  # an exporter's duplicate retry
+        assert (retried, again) == (200, 200)
+        assert [score.name for score in store.scores()] == ["after-a-crash"]
+        (replacement,) = receiver.worker_pids
+        assert replacement != worker and _alive(replacement)
+
+
+def test_no_worker_outlives_a_killed_serve(tmp_path: Path) -> None:
+    """``serve --workers 2`` SIGKILLed: its workers see their sockets close and exit."""
+    log = tmp_path / "serve.log"
+    with ReceiverProcess(tmp_path / "scores.db", log, ["--workers", "2", "--no-ui"]) as serve:
+        serve.start()
+        pids = _worker_pids(log)
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        serve.kill()
+    assert _wait_gone(pids, 10) == []
+
+
+def test_serve_with_workers_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with ReceiverProcess(tmp_path / "scores.db", log, ["--workers", "2", "--no-ui"]) as serve:
+        serve.start()
+        pids = _worker_pids(log)
+        _send_scored_spans(HttpSpanExporter(endpoint=serve.http_endpoint + "/v1/traces"), 5, "sigterm")
+        serve.stop()
+    assert _wait_gone(pids, 10) == []
+    text = log.read_text()
+    assert "stopped" in text and "Traceback" not in text
+    with ScoreStore(tmp_path / "scores.db") as reopened:
+        assert reopened.count_scores() == 10
+
+
+def _worker_pids(log: Path) -> List[int]:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        found = re.search(r"worker process\(es\): ([\d, ]+)", log.read_text())
+        if found:
+            return [int(pid) for pid in found.group(1).split(",")]
+        time.sleep(0.05)
+    raise AssertionError(f"serve printed no worker pids: {log.read_text()}")
+
+
+# --- What workers refuse --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, MAX_INGEST_WORKERS + 1, True, 1.5])
+def test_a_worker_count_out_of_range_is_refused(store: ScoreStore, count: object) -> None:
+    with pytest.raises(ValueError, match=f"ingest_workers must be an integer from 1 to {MAX_INGEST_WORKERS}"):
+        OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=count)  # type: ignore[arg-type]
+
+
+def test_workers_refuse_a_store_private_to_one_process() -> None:
+    with ScoreStore(":memory:") as memory, pytest.raises(ValueError, match="memory"):
+        OTLPReceiver(memory, grpc_port=0, http_port=0, ingest_workers=2)
+
+
+def test_workers_refuse_on_stored(store: ScoreStore) -> None:
+    with pytest.raises(ValueError, match="on_stored"):
+        OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=2, on_stored=lambda translation: None)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", ":memory:"], "--workers needs a SQLite --db file"),
+        (["--forward", "phoenix=http://127.0.0.1:9"], "--workers cannot be combined with --forward"),
+    ],
+)
+def test_serve_refuses_workers_it_cannot_run(tmp_path: Path, args: List[str], message: str) -> None:
+    command = [sys.executable, "-m", "otel_scoring", "serve", "--grpc-port", "0", "--http-port", "0", "--workers", "2", *args]
+    if "--db" not in args:
+        command += ["--db", str(tmp_path / "scores.db")]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=subprocess_env())
+    assert completed.returncode == 1
+    assert message in completed.stderr
+
+
+def test_serve_refuses_a_worker_count_out_of_range(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "otel_scoring", "serve", "--db", str(tmp_path / "scores.db"), "--workers", str(MAX_INGEST_WORKERS + 1)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=subprocess_env())
+    assert completed.returncode == 2
+    assert "--workers" in completed.stderr
