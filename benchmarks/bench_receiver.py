@@ -111,18 +111,18 @@ class _Subject:
         self.db = Path(directory) / f"scores-{workers}.db"
         self.process, self.endpoint, self.worker_pids = _serve(self.db, workers)
         self.seconds_per_span: List[float] = []
-        self.cpu = 0.0
+        self.cpu = 0.0  # the receiver's CPU in all, its workers' included
+        self.acceptor_cpu = 0.0  # of it, the serve process's own
         self.spans = 0
 
-    def cpu_seconds(self) -> float:
-        """The acceptor's CPU and its workers': all the receiver spends."""
-        return sum(_cpu_seconds(pid) for pid in [self.process.pid, *self.worker_pids])
-
     def send(self, payload_file: str, first: int, count: int, timed: bool = True) -> None:
-        cpu_before = self.cpu_seconds()
+        pids = [self.process.pid, *self.worker_pids]
+        before = [_cpu_seconds(pid) for pid in pids]
         result = _child("send", self.endpoint, payload_file, str(first), str(count), str(CLIENT_THREADS))
         if timed:
-            self.cpu += self.cpu_seconds() - cpu_before
+            used = [_cpu_seconds(pid) - start for pid, start in zip(pids, before)]
+            self.cpu += sum(used)
+            self.acceptor_cpu += used[0]
             self.spans += result["spans"]
             self.seconds_per_span.append(result["seconds"] / result["spans"])
 
@@ -195,7 +195,8 @@ def _report(subject: _Subject, baseline: List[float], exporter_cpu_per_span: flo
         f"{1 / statistics.median(baseline):,.0f} spans/s to a null sink; ratio {ratio:.2f}x (range {ratios[0]:.2f}-{ratios[-1]:.2f}x, {len(ratios)} rounds)"
     )
     receiving, sending = subject.cpu / subject.spans * 1e6, exporter_cpu_per_span * 1e6
-    print(f"  CPU per span: serve {label} {receiving:.0f} us (its workers included), the exporter {sending:.0f} us sending; {stored:,} scores in its store, every one sent")
+    split = f" ({subject.acceptor_cpu / subject.spans * 1e6:.0f} in the acceptor, the rest in its workers)" if subject.workers else ""
+    print(f"  CPU per span: serve {label} {receiving:.0f} us{split}, the exporter {sending:.0f} us sending; {stored:,} scores in its store, every one sent")
     if subject.workers:
         return Outcome(5, f"receiver ingest, serve --workers {subject.workers} / one exporter's send", ratio, "x", f">= {TARGET}x", ratio >= TARGET)
     return Outcome(5, "receiver ingest, one serve process / one exporter's send", ratio, "x", "report", None)

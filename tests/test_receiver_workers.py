@@ -27,7 +27,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 import otel_scoring
 from otel_scoring import ScoringSpanProcessor
 from otel_scoring.receiver import MAX_INGEST_WORKERS, OTLPReceiver
+from otel_scoring.receiver._core import Encoding, Refused
 from otel_scoring.receiver._worker_process import lock_path
+from otel_scoring.receiver._workers import IngestWorkers
 from otel_scoring.store import ScoreStore
 from support.delivery_support import ReceiverProcess, subprocess_env
 from support.receiver_support import http_request, scored_request
@@ -74,6 +76,8 @@ def _send_scored_spans(exporter: SpanExporter, count: int, prefix: str) -> None:
 
 @pytest.mark.parametrize("transport", ["http", "grpc"])
 def test_every_export_is_stored_once_by_the_workers(store: ScoreStore, transport: str) -> None:
+    """Stock exporters over HTTP and gRPC to a receiver with two workers: every score stored once,
+    by processes other than the receiver's, which end when it stops."""
     with OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=2) as receiver:
         workers = receiver.worker_pids
         assert len(workers) == 2 and os.getpid() not in workers
@@ -131,6 +135,27 @@ def test_a_worker_killed_while_idle_costs_one_retry(store: ScoreStore) -> None:
         assert replacement != worker and _alive(replacement)
 
 
+def test_a_hung_worker_is_replaced_and_its_export_answered_503(tmp_path: Path) -> None:
+    """A worker that stops answering (SIGSTOP here) is killed after the timeout; the export gets
+    a retryable 503 and the next one is stored by its replacement."""
+    with ScoreStore(tmp_path / "scores.db") as opened:
+        workers = IngestWorkers(opened.path, 1, timeout_seconds=1.0)
+        workers.start()
+        try:
+            (hung,) = workers.pids
+            os.kill(hung, signal.SIGSTOP)
+            body = scored_request("after-a-hang").SerializeToString()
+            started = time.monotonic()
+            with pytest.raises(Refused) as refused:
+                workers.ingest(body, Encoding.PROTOBUF, "traces", "http")
+            assert refused.value.status == 503 and time.monotonic() - started < 10
+            assert _wait_gone([hung], 5) == []
+            assert workers.ingest(body, Encoding.PROTOBUF, "traces", "http").rows == 1
+            assert [score.name for score in opened.scores()] == ["after-a-hang"]
+        finally:
+            workers.close(5)
+
+
 def test_no_worker_outlives_a_killed_serve(tmp_path: Path) -> None:
     """``serve --workers 2`` SIGKILLed: its workers see their sockets close and exit."""
     log = tmp_path / "serve.log"
@@ -143,6 +168,7 @@ def test_no_worker_outlives_a_killed_serve(tmp_path: Path) -> None:
 
 
 def test_serve_with_workers_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """SIGTERM: ``serve --workers 2`` keeps what it stored, prints no traceback, and its workers exit."""
     log = tmp_path / "serve.log"
     with ReceiverProcess(tmp_path / "scores.db", log, ["--workers", "2", "--no-ui"]) as serve:
         serve.start()

@@ -69,16 +69,18 @@ class IngestWorkers:
     """``count`` worker processes reading and storing exports into the SQLite store at ``db_path``.
 
     :meth:`ingest` is a :data:`~._core.Ingest` for :class:`~._core.ReceiverCore`. ``on_stored`` is
-    called in the acceptor after each export a worker stored (the receiver wakes its waiters).
+    called in the acceptor after each export a worker stored (the receiver wakes its waiters). A
+    worker that has not answered within ``timeout_seconds`` is taken for hung and replaced.
     """
 
-    def __init__(self, db_path: str, count: int, on_stored: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, db_path: str, count: int, on_stored: Optional[Callable[[], None]] = None, timeout_seconds: float = WORKER_TIMEOUT_SECONDS) -> None:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_INGEST_WORKERS:
             raise ValueError(f"ingest_workers must be an integer from 1 to {MAX_INGEST_WORKERS}, got {count!r}")
         if db_path == ":memory:":
             raise ValueError("ingest workers store into a SQLite file they all open; a :memory: store is private to one process")
         self.db_path = os.path.abspath(db_path)
         self.count = count
+        self.timeout_seconds = timeout_seconds
         self._on_stored = on_stored
         self._idle: "queue.Queue[_Worker]" = queue.Queue()
         self._workers: Set[_Worker] = set()
@@ -111,12 +113,12 @@ class IngestWorkers:
         """Have an idle worker read and store one body; raises :class:`~._core.Refused` as
         :func:`~._core.read_and_store` does, and 503 when no worker could."""
         try:
-            worker = self._idle.get(timeout=WORKER_TIMEOUT_SECONDS)
+            worker = self._idle.get(timeout=self.timeout_seconds)
         except queue.Empty:
-            raise Refused(503, f"all {self.count} ingest workers stayed busy for {WORKER_TIMEOUT_SECONDS:g} s; retry later") from None
+            raise Refused(503, f"all {self.count} ingest workers stayed busy for {self.timeout_seconds:g} s; retry later") from None
         try:
             worker.connection.send((raw, encoding.value, signal_name, transport))
-            if not worker.connection.poll(WORKER_TIMEOUT_SECONDS):
+            if not worker.connection.poll(self.timeout_seconds):
                 raise TimeoutError
             answer = worker.connection.recv()
         except (EOFError, OSError, TimeoutError):
