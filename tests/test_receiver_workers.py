@@ -156,6 +156,16 @@ def test_a_hung_worker_is_replaced_and_its_export_answered_503(tmp_path: Path) -
             workers.close(5)
 
 
+def test_workers_that_cannot_open_the_store_fail_the_start(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A worker that dies before it is ready (here: no directory for the store) makes ``start``
+    raise ``OSError``, with the worker's own error on stderr, and leaves no process behind."""
+    workers = IngestWorkers(str(tmp_path / "missing" / "scores.db"), 2)
+    with pytest.raises(OSError, match="an ingest worker did not start"):
+        workers.start()
+    assert workers.pids == []
+    assert "unable to open database file" in capfd.readouterr().err
+
+
 def test_no_worker_outlives_a_killed_serve(tmp_path: Path) -> None:
     """``serve --workers 2`` SIGKILLed: its workers see their sockets close and exit."""
     log = tmp_path / "serve.log"

@@ -40,7 +40,8 @@ def _serve(connection: Connection, db_path: str) -> None:
     connection.send(READY)
     while True:
         try:
-            raw, encoding, signal_name, transport = connection.recv()
+            encoding, signal_name, transport = connection.recv()
+            raw = connection.recv_bytes()
         except (EOFError, OSError):
             return  # the acceptor closed the socket or died: nothing more will come
         try:

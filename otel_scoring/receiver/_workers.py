@@ -47,6 +47,7 @@ _logger = logging.getLogger(__name__)
 WORKER_TIMEOUT_SECONDS = 60.0
 START_TIMEOUT_SECONDS = 60.0  # for a new worker to import the package and open the store
 _DEATH_LOG_INTERVAL_SECONDS = 60.0
+RESTART_BACKOFF_SECONDS = 5.0  # between attempts to start a worker after one failed to start
 READY = "ready"  # what a worker sends once it has opened the store
 
 
@@ -86,6 +87,8 @@ class IngestWorkers:
         self._workers: Set[_Worker] = set()
         self._guard = threading.Lock()
         self._closing = False
+        self._starting = 0  # workers being started in place of dead ones
+        self._retry_at = -math.inf  # no new worker before this, after one failed to start
         self._last_death_log = -math.inf
 
     @property
@@ -112,12 +115,11 @@ class IngestWorkers:
     def ingest(self, raw: bytes, encoding: Encoding, signal_name: str, transport: str) -> Ingested:
         """Have an idle worker read and store one body; raises :class:`~._core.Refused` as
         :func:`~._core.read_and_store` does, and 503 when no worker could."""
+        worker = self._take()
         try:
-            worker = self._idle.get(timeout=self.timeout_seconds)
-        except queue.Empty:
-            raise Refused(503, f"all {self.count} ingest workers stayed busy for {self.timeout_seconds:g} s; retry later") from None
-        try:
-            worker.connection.send((raw, encoding.value, signal_name, transport))
+            # The body as its own message: sent from the acceptor's buffer, not copied into a pickle.
+            worker.connection.send((encoding.value, signal_name, transport))
+            worker.connection.send_bytes(raw)
             if not worker.connection.poll(self.timeout_seconds):
                 raise TimeoutError
             answer = worker.connection.recv()
@@ -132,6 +134,18 @@ class IngestWorkers:
             self._on_stored()
         ingested: Ingested = answer[1]
         return ingested
+
+    def _take(self) -> _Worker:
+        """An idle worker, waiting for one up to the timeout; 503 when there is none to wait for."""
+        if len(self._workers) < self.count:
+            self._top_up()
+        with self._guard:
+            if not self._workers and not self._starting:
+                raise Refused(503, "no ingest worker is running (the log says why); retry later", logged=True)
+        try:
+            return self._idle.get(timeout=self.timeout_seconds)
+        except queue.Empty:
+            raise Refused(503, f"all {self.count} ingest workers stayed busy for {self.timeout_seconds:g} s; retry later") from None
 
     def close(self, timeout_seconds: float) -> None:
         """Stop every worker within about ``timeout_seconds``; those still busy then are killed."""
@@ -167,6 +181,15 @@ class IngestWorkers:
         if not ready:
             raise OSError(f"an ingest worker did not start (exit code {worker.process.poll()}); its error is on stderr")
 
+    def _start_one(self) -> _Worker:
+        worker = self._spawn()
+        try:
+            self._wait_ready(worker)
+        except BaseException:
+            worker.end(0)
+            raise
+        return worker
+
     def _replace(self, worker: _Worker) -> None:
         """A worker that died or hung: killed, logged, and another started in its place."""
         worker.process.kill()
@@ -181,17 +204,29 @@ class IngestWorkers:
             )
         with self._guard:
             self._workers.discard(worker)
-            if self._closing:
-                return
-        try:
-            replacement = self._spawn()
-            self._wait_ready(replacement)
-        except Exception:
-            _logger.exception("Could not start an ingest worker in place of one that stopped; %d of %d are left", len(self._workers), self.count)
-            return
+        self._top_up()
+
+    def _top_up(self) -> None:
+        """Start one worker if there are fewer than ``count``; after one failed to start, not before
+        :data:`RESTART_BACKOFF_SECONDS` have passed (each failure is logged)."""
         with self._guard:
-            if self._closing:
-                replacement.end(0)
+            if self._closing or len(self._workers) + self._starting >= self.count or time.monotonic() < self._retry_at:
                 return
-            self._workers.add(replacement)
-        self._idle.put(replacement)
+            self._starting += 1
+        try:
+            worker = self._start_one()
+        except Exception:
+            self._retry_at = time.monotonic() + RESTART_BACKOFF_SECONDS
+            _logger.exception("Could not start an ingest worker; %d of %d are running, and another start is tried in %g s", len(self._workers), self.count, RESTART_BACKOFF_SECONDS)
+            return
+        finally:
+            with self._guard:
+                self._starting -= 1
+        with self._guard:
+            closing = self._closing
+            if not closing:
+                self._workers.add(worker)
+        if closing:
+            worker.end(0)
+        else:
+            self._idle.put(worker)
