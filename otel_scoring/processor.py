@@ -330,7 +330,7 @@ _Events = List[Tuple[str, dict]]
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)  # a carrier's parent: built once, read on every carrier
 _NO_CONTEXT = context_api.Context()  # immutable: set_span_in_context returns a new one
 _LIMITS, _EVENTS = _sdk_span.LIMITS, _sdk_span.EVENTS  # bound once: read on every score
-_add_clean_event = _sdk_span.add_clean_event
+_add_clean_event, _set_clean_attributes = _sdk_span.add_clean_event, _sdk_span.set_clean_attributes
 
 
 def _encode(item: Writable) -> Tuple[_Events, dict]:
@@ -377,7 +377,7 @@ def _write(span: Span, item: Writable, events: _Events, summary: dict) -> bool:
     for name, attributes in events:
         _add_clean_event(span, name, attributes)  # values from _wire: str, bool, int or float only
     if summary:
-        span.set_attributes(summary)
+        _set_clean_attributes(span, summary)  # keys from schema, values from _wire
     return True
 
 

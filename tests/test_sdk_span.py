@@ -97,3 +97,53 @@ def test_a_span_subclass_gets_its_own_add_event():
     span.start()
     _sdk_span.add_clean_event(span, "scored", {"a": 1})
     assert calls == [("scored", {"a": 1})] and dict(span.events[0].attributes) == {"a": 1}
+
+
+SUMMARY = {"gen_ai.evaluation.score.value.relevance": 0.5, "otel_scoring.score.label.relevance": "good", "flag": True, "count": 3}
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [SpanLimits(), SpanLimits(max_span_attributes=5), SpanLimits(max_attribute_length=3)],
+    ids=["defaults", "room-for-fewer-attributes", "short-values"],
+)
+def test_clean_attributes_are_the_attributes_set_attributes_writes(limits):
+    """Over attributes already on the span (one rewritten, so it moves last), set_clean_attributes
+    leaves what set_attributes leaves: the same keys in the same order, values, drops and bytes."""
+    public, clean = _span_pair(limits)
+    for span in (public, clean):
+        span.set_attributes({"http.route": "/score", "count": 1, "user": "u-1"})
+    public.set_attributes(dict(SUMMARY))
+    _sdk_span.set_clean_attributes(clean, dict(SUMMARY))
+    public.end()
+    clean.end()
+    assert list(clean.attributes.items()) == list(public.attributes.items())
+    assert clean.dropped_attributes == public.dropped_attributes
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    assert encode_spans([clean]).resource_spans[0].scope_spans[0].spans[0].attributes == encode_spans([public]).resource_spans[0].scope_spans[0].spans[0].attributes
+
+
+def test_clean_attributes_on_an_ended_span_are_refused_as_set_attributes_refuses_them(caplog):
+    """An ended span gains nothing, and the SDK warns as it does for set_attributes."""
+    _, clean = _span_pair(SpanLimits())
+    clean.end()
+    with caplog.at_level(logging.WARNING):
+        _sdk_span.set_clean_attributes(clean, {"a": 1})
+    assert dict(clean.attributes) == {} and any("ended span" in r.getMessage() for r in caplog.records)
+
+
+def test_a_span_subclass_gets_its_own_set_attributes():
+    """A Span subclass may override set_attributes: it is called, not bypassed."""
+    calls = []
+
+    class Recording(Span):
+        def set_attributes(self, attributes):
+            calls.append(dict(attributes))
+            super().set_attributes(attributes)
+
+    _sdk_span.check_sdk_shape()
+    span = Recording("recording", context=None)
+    span.start()
+    _sdk_span.set_clean_attributes(span, {"a": 1})
+    assert calls == [{"a": 1}] and dict(span.attributes) == {"a": 1}
