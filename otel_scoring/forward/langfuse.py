@@ -120,18 +120,26 @@ class LangfuseForwarder(ClosingForwarder):
         workers = self.concurrency if len({body["id"] for body in rest}) == len(rest) else 1
         refused = threading.Event()
 
-        def post_unless_refused(body: Dict[str, Any]) -> object:  # None, a ForwardError or _NOT_SENT
-            if refused.is_set():
-                return _NOT_SENT
-            error = self._post(body)
-            if error is not None and is_auth_failure(error):
-                refused.set()
-            return error
+        def post_unless_refused(share: Sequence[Dict[str, Any]]) -> List[object]:  # per body: None, a ForwardError or _NOT_SENT
+            outcomes: List[object] = []
+            for body in share:
+                if refused.is_set():
+                    outcomes.append(_NOT_SENT)
+                    continue
+                error = self._post(body)
+                if error is not None and is_auth_failure(error):
+                    refused.set()
+                outcomes.append(error)
+            return outcomes
 
-        with ThreadPoolExecutor(max_workers=min(workers, len(rest)), thread_name_prefix="otel-scoring-langfuse") as pool:
-            for outcome in pool.map(post_unless_refused, rest):
-                if outcome is not _NOT_SENT:  # a score not sent is counted as failed after the batch
-                    self._count(outcome, result)  # type: ignore[arg-type]
+        # One task per sending thread, each posting its share in turn (a task per score would cost
+        # a future and two lock handovers each, more CPU than building its request).
+        threads = min(workers, len(rest))
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="otel-scoring-langfuse") as pool:
+            for outcomes in pool.map(post_unless_refused, [rest[index::threads] for index in range(threads)]):
+                for outcome in outcomes:
+                    if outcome is not _NOT_SENT:  # a score not sent is counted as failed after the batch
+                        self._count(outcome, result)  # type: ignore[arg-type]
 
     def _post(self, body: Dict[str, Any]) -> Optional[ForwardError]:
         """Create or update one score; the error when Langfuse did not take it."""
