@@ -21,17 +21,15 @@ from typing import Iterator, List
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 import otel_scoring
-from otel_scoring import ScoringSpanProcessor
 from otel_scoring.receiver import MAX_INGEST_WORKERS, OTLPReceiver
 from otel_scoring.receiver._core import Encoding, Refused
 from otel_scoring.receiver._worker_process import lock_path
 from otel_scoring.receiver._workers import IngestWorkers
 from otel_scoring.store import ScoreStore
-from support.delivery_support import ReceiverProcess, subprocess_env
+from support.delivery_support import ReceiverProcess, scoring_provider, subprocess_env
 from support.receiver_support import http_request, scored_request
 
 TIMEOUT_SECONDS = 30.0
@@ -61,9 +59,7 @@ def _wait_gone(pids: List[int], timeout: float) -> List[int]:
 
 def _send_scored_spans(exporter: SpanExporter, count: int, prefix: str) -> None:
     """``count`` root spans with a span score and a trace score each, exported one per request."""
-    provider = TracerProvider()
-    provider.add_span_processor(ScoringSpanProcessor(tracer_provider=provider))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider = scoring_provider(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("workers-test")
     try:
         for index in range(count):
