@@ -253,19 +253,18 @@ class ScoreFirstSpanProcessor(SpanProcessor):
         max_scored_bytes: Optional[int] = None,
         max_block_millis: Optional[int] = None,
     ) -> None:
-        if (span_exporter is None) == (sender is None):
+        self._transport: _Transport
+        if sender is not None and span_exporter is None:
+            self._transport = _SenderTransport(sender)
+        elif span_exporter is not None and sender is None:
+            if spool is not None:
+                raise ValueError("a spool resends raw OTLP requests: pass sender= (an OTLPTraceSender) with spool=")
+            self._transport = _ExporterTransport(span_exporter)
+        else:
             raise ValueError("pass exactly one of span_exporter= and sender=")
-        if spool is not None and sender is None:
-            raise ValueError("a spool resends raw OTLP requests: pass sender= (an OTLPTraceSender) with spool=")
         self.span_exporter = span_exporter
         self.sender = sender
         self.spool = spool
-        self._transport: _Transport
-        if sender is not None:
-            self._transport = _SenderTransport(sender)
-        else:
-            assert span_exporter is not None  # exactly one of the two, checked above
-            self._transport = _ExporterTransport(span_exporter)
         self.max_queue_size = resolve_int(max_queue_size, OTEL_BSP_MAX_QUEUE_SIZE, DEFAULT_MAX_QUEUE_SIZE)
         self.schedule_delay_millis = resolve_int(schedule_delay_millis, OTEL_BSP_SCHEDULE_DELAY, DEFAULT_SCHEDULE_DELAY_MILLIS)
         self.export_timeout_millis = resolve_int(export_timeout_millis, OTEL_BSP_EXPORT_TIMEOUT, DEFAULT_EXPORT_TIMEOUT_MILLIS)
