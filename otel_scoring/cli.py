@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-connections-per-peer", type=_bounded_int(MAX_CONNECTIONS_LIMIT), metavar="N", help="how many of those one client address may hold, so a client flooding the receiver leaves the rest to others (default: half of --max-connections; raise it to --max-connections when one collector sends everything)")
     serve.add_argument("--request-timeout", type=_request_timeout, default=timedelta(seconds=DEFAULT_REQUEST_TIMEOUT_SECONDS), help=f"close an HTTP connection whose request has not fully arrived in this long (default {DEFAULT_REQUEST_TIMEOUT_SECONDS:g}s)")
     serve.add_argument("--db", help=db_help)
-    serve.add_argument("--workers", type=_bounded_int(MAX_INGEST_WORKERS), metavar="N", help=f"read and store exports in N worker processes, so ingest uses more than one core (a SQLite --db only, not with --forward; at most {MAX_INGEST_WORKERS}; default: none, this process does it)")
+    serve.add_argument("--workers", type=_bounded_int(MAX_INGEST_WORKERS), metavar="N", help=f"read and store exports in N worker processes, so ingest uses more than one core (not with --forward or a :memory: --db; at most {MAX_INGEST_WORKERS}; default: none, this process does it)")
     serve.add_argument("--forward", action="append", type=_forwarder, default=[], metavar="TOOL=URL", help=f"also forward what is stored to {forward_tools} (repeatable; credentials from the tool's environment variables)")
     serve.add_argument("--retain", type=parse_duration, metavar="AGE", help="delete stored records older than this (30d, 12h), at start and every 10 minutes (default: keep everything)")
     serve.add_argument("--jaeger-url", metavar="URL", help="Jaeger's UI (http://localhost:16686): the dashboard links each run to its trace there")
@@ -367,8 +367,8 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise _CommandError("--tls-cert and --tls-key go together")
     path = resolve_db_path(args.db)
-    if args.workers is not None and (path == ":memory:" or is_postgres_url(path)):
-        raise _CommandError("--workers needs a SQLite --db file, which every worker opens; with PostgreSQL run several receivers instead (docs/scaling.md)")
+    if args.workers is not None and path == ":memory:":
+        raise _CommandError("--workers needs a --db every worker can open (a SQLite file or a postgresql:// URL), not :memory:")
     if args.workers is not None and args.forward:
         raise _CommandError("--workers cannot be combined with --forward: the workers store the records and do not pass them on; forward them with `otel-scoring forward`")
     return_large_buffers_to_the_system()  # so memory follows the receiver's budget (this process is ours)

@@ -1,5 +1,6 @@
 """The receiver with ingest worker processes (``serve --workers N``): each export stored once, over
-HTTP and gRPC, through workers killed mid-stream, and no worker outliving its receiver.
+HTTP and gRPC, into SQLite and PostgreSQL, through workers killed mid-stream, and no worker
+outliving its receiver.
 
 The exporters are the SDK's stock OTLP exporters, whose retries of 503 / ``UNAVAILABLE`` are what
 a dead worker relies on; the kills are real ``SIGKILL``s of real worker processes.
@@ -29,7 +30,9 @@ from otel_scoring.receiver._core import Encoding, Refused
 from otel_scoring.receiver._worker_process import lock_path
 from otel_scoring.receiver._workers import IngestWorkers
 from otel_scoring.store import ScoreStore
+from otel_scoring.stores import open_store
 from support.delivery_support import ReceiverProcess, scoring_provider, subprocess_env
+from support.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 from support.receiver_support import http_request, scored_request
 
 TIMEOUT_SECONDS = 30.0
@@ -85,6 +88,18 @@ def test_every_export_is_stored_once_by_the_workers(store: ScoreStore, transport
     assert all(score.comment == transport for score in scores if score.name == "helpful")
     assert _wait_gone(workers, 5) == []  # stop() ends the workers with the receiver
     assert Path(lock_path(store.path)).is_file()  # the lock beside the database that serialized them
+
+
+def test_workers_store_every_export_once_into_postgresql(postgres_url: str) -> None:
+    """Workers of a PostgreSQL store write side by side, on connections of their own: every score
+    stored once. The URL reaches them over their sockets, so no process list shows it."""
+    with open_store(postgres_url) as store, OTLPReceiver(store, grpc_port=0, http_port=0, ingest_workers=2) as receiver:
+        for pid in receiver.worker_pids:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                assert postgres_url.encode() not in cmdline.read()
+        _send_scored_spans(GrpcSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True), 30, "postgresql")
+        scores = receiver.wait_for_scores(60, timeout=TIMEOUT_SECONDS)
+    assert len(scores) == 60 and len({score.id for score in scores}) == 60
 
 
 def test_killed_workers_cost_retries_not_scores(store: ScoreStore, caplog: pytest.LogCaptureFixture) -> None:
@@ -220,7 +235,7 @@ def test_workers_refuse_on_stored(store: ScoreStore) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--db", ":memory:"], "--workers needs a SQLite --db file"),
+        (["--db", ":memory:"], "--workers needs a --db every worker can open"),
         (["--forward", "phoenix=http://127.0.0.1:9"], "--workers cannot be combined with --forward"),
     ],
 )

@@ -3,6 +3,7 @@
 ::
 
     from otel_scoring.store import ScoreStore
+from otel_scoring.store_postgres import PostgresScoreStore
     from otel_scoring.receiver import OTLPReceiver
 
     with ScoreStore("scores.db") as store, OTLPReceiver(store, grpc_port=0, http_port=0) as receiver:
@@ -48,6 +49,7 @@ from otel_scoring.receiver._tls import server_tls
 from otel_scoring.receiver._workers import IngestWorkers
 from otel_scoring.records import MetadataRecord, ScoreRecord
 from otel_scoring.store import ScoreStore
+from otel_scoring.store_postgres import PostgresScoreStore
 
 __all__ = [
     "DEFAULT_GRPC_PORT",
@@ -121,8 +123,8 @@ class OTLPReceiver:
         ingest_workers: read and store exports in this many worker processes (1 to
             :data:`MAX_INGEST_WORKERS`) instead of on the request threads, so ingest uses more than
             one core: this process keeps the transports, the gate and the memory budget, and
-            answers an export once a worker stored it (``docs/scaling.md``). Needs a SQLite
-            :class:`ScoreStore` on a file and no ``on_stored``. Default None: no workers.
+            answers an export once a worker stored it (``docs/scaling.md``). Needs a store on a
+            SQLite file or in PostgreSQL, and no ``on_stored``. Default None: no workers.
 
     Programmer errors (a non-loopback host without ``allow_non_loopback``, a bad limit or token,
     half a TLS pair) raise ``ValueError`` here, and TLS files that cannot be read or loaded raise
@@ -202,11 +204,13 @@ class OTLPReceiver:
         self._stopped = False
 
     def _ingest_workers(self, store: Any, count: int, on_stored: Optional[Callable[[Any], object]]) -> IngestWorkers:
-        if not isinstance(store, ScoreStore):
-            raise ValueError("ingest_workers needs a SQLite ScoreStore on a file; several receivers share a PostgreSQL store instead (docs/scaling.md)")
         if on_stored is not None:
             raise ValueError("ingest_workers cannot be combined with on_stored: the records are stored in the worker processes, which do not pass them on")
-        return IngestWorkers(store.path, count, on_stored=self._wake_waiters)
+        if isinstance(store, ScoreStore):
+            return IngestWorkers(store.path, count, on_stored=self._wake_waiters)
+        if isinstance(store, PostgresScoreStore):
+            return IngestWorkers(store.url, count, on_stored=self._wake_waiters)
+        raise ValueError(f"ingest_workers needs a store the workers can open too (a ScoreStore on a file, or a PostgresScoreStore), not {type(store).__name__}")
 
     # --- Lifecycle ----------------------------------------------------------------------------------
 

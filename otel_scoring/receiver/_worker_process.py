@@ -1,7 +1,8 @@
 """One ingest worker of the receiver: reads exports from its socket, stores them, answers with counts.
 
 Started by :class:`~._workers.IngestWorkers` as ``python -m otel_scoring.receiver._worker_process``
-with the socket's file descriptor and the store's path; it exits when the socket closes.
+with the socket's file descriptor; the first message on it names the store (a SQLite path or a
+PostgreSQL URL, which is why it is not an argument). It exits when the socket closes.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import os
 import signal
 import sys
 from multiprocessing.connection import Connection
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from otel_scoring.receiver._core import Encoding, Refused, read_and_store
 from otel_scoring.receiver._workers import READY
+from otel_scoring.store_postgres import is_postgres_url
+from otel_scoring.stores import open_store
 
 
 def lock_path(db_path: str) -> str:
@@ -24,18 +27,22 @@ def lock_path(db_path: str) -> str:
     return db_path + ".ingest-lock"
 
 
-def _serve(connection: Connection, db_path: str) -> None:
-    from otel_scoring.store import ScoreStore
+def _serve(connection: Connection) -> None:
+    try:
+        target = connection.recv()
+    except (EOFError, OSError):
+        return
+    store = open_store(target)
+    sink: Callable[[Any], int] = store.add
+    if not is_postgres_url(target):
+        lock = os.open(lock_path(target), os.O_RDWR | os.O_CREAT, 0o600)
 
-    store = ScoreStore(db_path)
-    lock = os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT, 0o600)
-
-    def store_serialized(translation: Any) -> int:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return store.add(translation)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        def sink(translation: Any) -> int:  # SQLite: one writer at a time, in turn
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return store.add(translation)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     connection.send(READY)
     while True:
@@ -45,7 +52,7 @@ def _serve(connection: Connection, db_path: str) -> None:
         except (EOFError, OSError):
             return  # the acceptor closed the socket or died: nothing more will come
         try:
-            answer: Any = ("ok", read_and_store(store_serialized, raw, Encoding(encoding), signal_name, transport))
+            answer: Any = ("ok", read_and_store(sink, raw, Encoding(encoding), signal_name, transport))
         except Refused as refused:
             answer = ("refused", refused.status, refused.message, refused.logged)
         connection.send(answer)
@@ -54,7 +61,6 @@ def _serve(connection: Connection, db_path: str) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m otel_scoring.receiver._worker_process", description="An ingest worker of otel-scoring's receiver (started by it).")
     parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--db", required=True)
     parser.add_argument("--log-level", type=int, default=logging.WARNING)
     args = parser.parse_args(argv)
     # Ctrl+C reaches the whole process group, and a service manager's SIGTERM often the whole
@@ -66,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     logger = logging.getLogger("otel_scoring")
     logger.addHandler(handler)
     logger.setLevel(args.log_level)
-    _serve(Connection(args.fd), args.db)
+    _serve(Connection(args.fd))
 
 
 if __name__ == "__main__":

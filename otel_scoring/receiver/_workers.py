@@ -9,9 +9,9 @@ answers with the counts the reply is made from; the acceptor answers the exporte
 reply still means stored.
 
 SQLite lets one writer in at a time, and its busy handler sleeps 1, 2, 5, 10 ... ms while a writer
-waits, so workers take a ``flock`` on a file beside the database around each transaction instead:
-the next one gets it the moment it is released, and translation, the larger part of the work,
-runs in parallel.
+waits, so workers of a SQLite store take a ``flock`` on a file beside the database around each
+transaction instead: the next one gets it the moment it is released, and translation runs in
+parallel. Workers of a PostgreSQL store write side by side, each on a connection of its own.
 
 A worker that dies (killed, out of memory) answers its request 503 / ``UNAVAILABLE``, which
 exporters retry, and is replaced. Records are upserted by id, so a retried export whose
@@ -39,6 +39,7 @@ from typing import Callable, List, Optional, Set
 
 from otel_scoring._receiver_defaults import MAX_INGEST_WORKERS
 from otel_scoring.receiver._core import Encoding, Ingested, Refused
+from otel_scoring.store_postgres import is_postgres_url
 
 _logger = logging.getLogger(__name__)
 
@@ -67,19 +68,23 @@ class _Worker:
 
 
 class IngestWorkers:
-    """``count`` worker processes reading and storing exports into the SQLite store at ``db_path``.
+    """``count`` worker processes reading and storing exports into the store ``target`` names: a
+    SQLite file (the workers take turns on a lock beside it) or a ``postgresql://`` URL (PostgreSQL
+    takes their writes side by side, as it does several receivers').
 
     :meth:`ingest` is a :data:`~._core.Ingest` for :class:`~._core.ReceiverCore`. ``on_stored`` is
     called in the acceptor after each export a worker stored (the receiver wakes its waiters). A
     worker that has not answered within ``timeout_seconds`` is taken for hung and replaced.
     """
 
-    def __init__(self, db_path: str, count: int, on_stored: Optional[Callable[[], None]] = None, timeout_seconds: float = WORKER_TIMEOUT_SECONDS) -> None:
+    def __init__(self, target: str, count: int, on_stored: Optional[Callable[[], None]] = None, timeout_seconds: float = WORKER_TIMEOUT_SECONDS) -> None:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_INGEST_WORKERS:
             raise ValueError(f"ingest_workers must be an integer from 1 to {MAX_INGEST_WORKERS}, got {count!r}")
-        if db_path == ":memory:":
-            raise ValueError("ingest workers store into a SQLite file they all open; a :memory: store is private to one process")
-        self.db_path = os.path.abspath(db_path)
+        if target == ":memory:":
+            raise ValueError("ingest workers store into a SQLite file or a PostgreSQL database they all open; a :memory: store is private to one process")
+        # The target goes to each worker over its socket, never on its command line: a PostgreSQL
+        # URL may hold a password, and every user of the machine can read the process list.
+        self._target = target if is_postgres_url(target) else os.path.abspath(target)
         self.count = count
         self.timeout_seconds = timeout_seconds
         self._on_stored = on_stored
@@ -163,7 +168,7 @@ class IngestWorkers:
     def _spawn(self) -> _Worker:
         ours, theirs = socket.socketpair()
         level = logging.getLogger("otel_scoring").getEffectiveLevel()
-        command = [sys.executable, "-m", "otel_scoring.receiver._worker_process", "--fd", str(theirs.fileno()), "--db", self.db_path, "--log-level", str(level)]
+        command = [sys.executable, "-m", "otel_scoring.receiver._worker_process", "--fd", str(theirs.fileno()), "--log-level", str(level)]
         try:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
         except BaseException:
@@ -171,7 +176,12 @@ class IngestWorkers:
             raise
         finally:
             theirs.close()
-        return _Worker(process, Connection(ours.detach()))
+        worker = _Worker(process, Connection(ours.detach()))
+        try:
+            worker.connection.send(self._target)
+        except OSError:
+            pass  # it died at once: waiting for it to be ready says so
+        return worker
 
     def _wait_ready(self, worker: _Worker) -> None:
         try:
