@@ -403,6 +403,8 @@ class ReceiverCore:
         if refusal is not None:
             return refusal
         encoding = head.encoding
+        if encoding is None:  # refuse() has answered such a request 415 already; this keeps the type exact
+            return self._error(415, f"content type must be {PROTOBUF_CONTENT_TYPE} or {JSON_CONTENT_TYPE}", None)
         try:
             if len(body) > self.max_body_bytes:
                 raise Refused(413, f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}")

@@ -23,7 +23,7 @@ from otel_scoring.stores import open_store
 
 
 def lock_path(db_path: str) -> str:
-    """The file whose ``flock`` the workers of a store take around each transaction."""
+    """The file whose ``flock`` the workers of a SQLite store take around each transaction."""
     return db_path + ".ingest-lock"
 
 
@@ -37,12 +37,14 @@ def _serve(connection: Connection) -> None:
     if not is_postgres_url(target):
         lock = os.open(lock_path(target), os.O_RDWR | os.O_CREAT, 0o600)
 
-        def sink(translation: Any) -> int:  # SQLite: one writer at a time, in turn
+        def in_turn(translation: Any) -> int:  # SQLite: one writer at a time
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 return store.add(translation)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+        sink = in_turn
 
     connection.send(READY)
     while True:
