@@ -8,6 +8,7 @@ a dead worker relies on; the kills are real ``SIGKILL``s of real worker processe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator, List, Tuple
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -31,7 +32,7 @@ from otel_scoring.receiver._worker_process import lock_path
 from otel_scoring.receiver._workers import IngestWorkers
 from otel_scoring.store import ScoreStore
 from otel_scoring.stores import open_store
-from support.delivery_support import ReceiverProcess, scoring_provider, subprocess_env
+from support.delivery_support import scoring_provider, subprocess_env
 from support.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 from support.receiver_support import http_request, scored_request
 
@@ -179,38 +180,50 @@ def test_workers_that_cannot_open_the_store_fail_the_start(tmp_path: Path, capfd
 
 def test_no_worker_outlives_a_killed_serve(tmp_path: Path) -> None:
     """``serve --workers 2`` SIGKILLed: its workers see their sockets close and exit."""
-    log = tmp_path / "serve.log"
-    with ReceiverProcess(tmp_path / "scores.db", log, ["--workers", "2", "--no-ui"]) as serve:
-        serve.start()
-        pids = _worker_pids(log)
+    with _serve_with_workers(tmp_path) as (serve, _, pids):
         assert len(pids) == 2 and all(_alive(pid) for pid in pids)
         serve.kill()
+        serve.wait(10)
     assert _wait_gone(pids, 10) == []
 
 
 def test_serve_with_workers_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """SIGTERM: ``serve --workers 2`` keeps what it stored, prints no traceback, and its workers exit."""
-    log = tmp_path / "serve.log"
-    with ReceiverProcess(tmp_path / "scores.db", log, ["--workers", "2", "--no-ui"]) as serve:
-        serve.start()
-        pids = _worker_pids(log)
-        _send_scored_spans(HttpSpanExporter(endpoint=serve.http_endpoint + "/v1/traces"), 5, "sigterm")
-        serve.stop()
+    with _serve_with_workers(tmp_path) as (serve, traces_url, pids):
+        _send_scored_spans(HttpSpanExporter(endpoint=traces_url), 5, "sigterm")
+        serve.terminate()
+        serve.wait(TIMEOUT_SECONDS)
     assert _wait_gone(pids, 10) == []
-    text = log.read_text()
+    text = (tmp_path / "serve.log").read_text()
     assert "stopped" in text and "Traceback" not in text
     with ScoreStore(tmp_path / "scores.db") as reopened:
         assert reopened.count_scores() == 10
 
 
-def _worker_pids(log: Path) -> List[int]:
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        found = re.search(r"worker process\(es\): ([\d, ]+)", log.read_text())
-        if found:
-            return [int(pid) for pid in found.group(1).split(",")]
-        time.sleep(0.05)
-    raise AssertionError(f"serve printed no worker pids: {log.read_text()}")
+@contextlib.contextmanager
+def _serve_with_workers(tmp_path: Path) -> Iterator[Tuple["subprocess.Popen[bytes]", str, List[int]]]:
+    """``otel-scoring serve --workers 2`` on ports it picks (0), read back from what it prints:
+    the process, its OTLP/HTTP traces URL and its workers' pids. Killed at the end if still running."""
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "otel_scoring", "serve", "--grpc-port", "0", "--http-port", "0", "--no-ui", "--workers", "2", "--db", str(tmp_path / "scores.db")]
+    with open(log, "wb") as output:
+        serve = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=subprocess_env())
+    try:
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while True:
+            text = log.read_text()
+            url = re.search(r"receiving OTLP/HTTP on (http://127\.0\.0\.1:\d+/v1/traces)", text)
+            workers = re.search(r"worker process\(es\): ([\d, ]+)\n", text)
+            if url and workers:
+                break
+            if serve.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"serve printed no endpoint or worker pids (exit code {serve.poll()}): {text}")
+            time.sleep(0.05)
+        yield serve, url.group(1), [int(pid) for pid in workers.group(1).split(",")]
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(10)
 
 
 # --- What workers refuse --------------------------------------------------------------------------------
