@@ -104,6 +104,7 @@ class IngestWorkers:
 
     def start(self) -> None:
         """Start every worker and wait until each has opened the store; ``OSError`` if one cannot."""
+        # All spawned before any is waited for, so their interpreters start side by side.
         started = [self._spawn() for _ in range(self.count)]
         try:
             for worker in started:
